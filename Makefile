@@ -1,0 +1,44 @@
+# Seller-Creator IM. The two commands: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export PYTHONPATH := $(CURDIR):$(CURDIR)/contracts
+LOCAL := deploy/local
+PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
+
+.PHONY: help install infra run stop status logs test test-unit chaos bench docs check-docs lag clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+install:  ## install what is missing (Python env, Kafka jars, FerretDB) into the user cache
+	@bash $(LOCAL)/bootstrap.sh
+
+infra: install  ## start Kafka (KRaft) and FerretDB on loopback and create the topics
+	@bash $(LOCAL)/infra.sh start
+	@$(PY) -m services.common.topics --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092}
+
+run: infra  ## provision everything and run the five services under supervision
+	@bash $(LOCAL)/services.sh start
+
+stop:  ## stop the services and the local infrastructure
+	@bash $(LOCAL)/services.sh stop
+	@bash $(LOCAL)/infra.sh stop
+
+status:  ## show what is running and where
+	@bash $(LOCAL)/infra.sh status
+	@bash $(LOCAL)/services.sh status
+
+test: install  ## provision test infrastructure, run the whole suite, stop what it started
+	@bash $(LOCAL)/run-tests.sh
+
+test-unit: install  ## only the tests that need no infrastructure
+	@$(PY) -m pytest -q tests/contracts tests/unit
+
+docs: install  ## regenerate contracts/schemas and docs/asyncapi from the code
+	@$(PY) -m im_contracts.schema contracts/schemas
+	@$(PY) -m services.common.asyncapi docs/asyncapi
+
+clean:  ## stop everything and wipe local data (.data/)
+	-@bash $(LOCAL)/services.sh stop
+	@bash $(LOCAL)/infra.sh clean
+	@SCIM_INSTANCE=test bash $(LOCAL)/infra.sh clean

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The five services under supervisord (restarts a crashed service within a
+# second or two), logs in $DATA_DIR/logs/<service>.log.
+#   services.sh start|stop|status|restart SERVICE|kill SERVICE
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+
+SERVICES=(messaging:8101 moderation:8102 quota:8103 inbox-projection:8104 collaboration-card:8105)
+CONF="$RUN_DIR/supervisord.conf"
+SOCK="$RUN_DIR/supervisor.sock"
+SUPERVISORD="$VENV_DIR/bin/supervisord"
+SUPERVISORCTL=("$VENV_DIR/bin/supervisorctl" -c "$CONF")
+
+write_config() {
+  cat <<CONF
+[supervisord]
+logfile=$LOG_DIR/supervisord.log
+pidfile=$RUN_DIR/supervisord.pid
+directory=$REPO_ROOT
+childlogdir=$LOG_DIR
+
+[unix_http_server]
+file=$SOCK
+
+[supervisorctl]
+serverurl=unix://$SOCK
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+CONF
+  local entry name port module
+  for entry in "${SERVICES[@]}"; do
+    name=${entry%%:*}; port=${entry##*:}; module=${name//-/_}
+    cat <<CONF
+
+[program:$name]
+command=$PY -m services.$module
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port"
+autostart=true
+autorestart=true
+startsecs=1
+startretries=1000
+stopsignal=TERM
+stopwaitsecs=30
+stdout_logfile=$LOG_DIR/$name.log
+stdout_logfile_maxbytes=50MB
+redirect_stderr=true
+CONF
+  done
+}
+
+running() { [ -S "$SOCK" ] && "${SUPERVISORCTL[@]}" pid >/dev/null 2>&1; }
+
+wait_ready() {
+  local entry name port i
+  for entry in "${SERVICES[@]}"; do
+    name=${entry%%:*}; port=${entry##*:}
+    for ((i = 0; i < 120; i++)); do
+      curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+      sleep 0.5
+    done
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
+      printf '  %-20s http://127.0.0.1:%s  (ready; log %s)\n' "$name" "$port" "$LOG_DIR/$name.log"
+    else
+      printf '  %-20s http://127.0.0.1:%s  (NOT READY; see %s)\n' "$name" "$port" "$LOG_DIR/$name.log"
+    fi
+  done
+}
+
+case "${1:-}" in
+  start)
+    mkdir -p "$LOG_DIR" "$RUN_DIR"
+    write_config > "$CONF"
+    if running; then
+      "${SUPERVISORCTL[@]}" update >/dev/null
+      "${SUPERVISORCTL[@]}" start all >/dev/null || true
+    else
+      setsid nohup "$SUPERVISORD" -c "$CONF" >>"$LOG_DIR/supervisord.out" 2>&1 </dev/null
+    fi
+    echo "Seller-Creator IM is starting:"
+    echo "  kafka                127.0.0.1:$KAFKA_PORT"
+    echo "  mongodb (ferretdb)   mongodb://127.0.0.1:$FERRETDB_PORT/"
+    wait_ready
+    echo "Stop with: make stop    Status: make status    Logs: $LOG_DIR" ;;
+  stop)
+    if running; then
+      "${SUPERVISORCTL[@]}" shutdown >/dev/null || true
+      for ((i = 0; i < 150; i++)); do running || break; sleep 0.2; done
+    fi ;;
+  status)
+    if running; then "${SUPERVISORCTL[@]}" status || true; else echo "services: stopped"; fi ;;
+  restart) "${SUPERVISORCTL[@]}" restart "$2" ;;
+  kill)  # SIGKILL one service; supervisord brings it back (fault tests)
+    kill -KILL "$("${SUPERVISORCTL[@]}" pid "$2")" ;;
+  *) echo "usage: $0 start|stop|status|restart SERVICE|kill SERVICE" >&2; exit 2 ;;
+esac

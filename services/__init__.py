@@ -1,0 +1,1 @@
+"""Seller-Creator IM services: five FastStream apps over Kafka, one MongoDB database each."""

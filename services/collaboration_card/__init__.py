@@ -1,0 +1,1 @@
+"""Collaboration cards: product cards, target collaborations, sample requests (R18)."""

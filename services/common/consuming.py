@@ -1,0 +1,132 @@
+"""How every subscriber consumes: JSON decoding with a size limit, logging
+context per message, retries of transient failures, dead letters for the rest.
+
+Offsets are committed only after the handler returns (AckPolicy.NACK_ON_ERROR
+with auto-commit off), so a crash anywhere before that redelivers the message
+and the idempotent handlers replay their stored decisions (I2, I4).
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from faststream import BaseMiddleware
+from faststream.message import StreamMessage
+from pydantic import ValidationError
+
+from services.common.deadletter import dead_letter_for
+from services.common.errors import PermanentMessageError, is_transient
+from services.common.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.common.runtime import ServiceRuntime
+
+log = get_logger("im.consumer")
+
+# Called with (command_id, body, error, correlation_id) for an invalid body whose command_id is readable.
+InvalidInputHook = Callable[[str, dict[str, Any], str, str | None], Awaitable[None]]
+
+
+def json_object_decoder(max_bytes: int) -> Callable[[StreamMessage[Any]], Awaitable[Any]]:
+    """Decode a body as a JSON object whatever its content-type header says:
+    upstream producers are not FastStream and may send no header at all."""
+
+    async def decode(msg: StreamMessage[Any]) -> Any:
+        body: bytes = msg.body
+        if len(body) > max_bytes:
+            raise PermanentMessageError(f"body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
+        try:
+            value = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise PermanentMessageError(f"body is not JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise PermanentMessageError(f"body is JSON {type(value).__name__}, not an object")
+        structlog.contextvars.bind_contextvars(command_id=value.get("command_id"))
+        return value
+
+    return decode
+
+
+def _readable_command_id(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(value, dict):
+        return None, None
+    command_id = value.get("command_id")
+    if isinstance(command_id, str) and 1 <= len(command_id) <= 128:
+        return value, command_id
+    return value, None
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return f"schema violation: {exc.errors(include_url=False, include_input=False)}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
+    settings = runtime.settings
+
+    class ResilientConsumer(BaseMiddleware):
+        async def consume_scope(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+            record = msg.raw_message
+            if isinstance(record, tuple | list):  # batch subscribers manage their own records
+                return await call_next(msg)
+            structlog.contextvars.bind_contextvars(
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                correlation_id=msg.correlation_id,
+            )
+            started = time.perf_counter()
+            try:
+                return await self._handle_with_retries(call_next, msg, record)
+            finally:
+                runtime.metrics.handler_seconds.labels(record.topic).observe(time.perf_counter() - started)
+                structlog.contextvars.unbind_contextvars(
+                    "topic", "partition", "offset", "command_id", "correlation_id"
+                )
+
+        async def _handle_with_retries(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any], record: Any) -> Any:
+            backoff = settings.retry_initial_backoff_seconds
+            while True:
+                try:
+                    result = await call_next(msg)
+                    runtime.metrics.handled.labels(record.topic, "ok").inc()
+                    runtime.health.mark_recovered()
+                    return result
+                except Exception as exc:
+                    if is_transient(exc) and not runtime.stopping:
+                        runtime.health.mark_degraded(describe(exc))
+                        runtime.metrics.handled.labels(record.topic, "retry").inc()
+                        log.warning("transient failure, retrying", error=describe(exc), backoff=backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, settings.retry_max_backoff_seconds)
+                        continue
+                    if is_transient(exc):
+                        raise  # shutting down: leave it uncommitted for the next owner
+                    await self._dead_letter(msg, record, exc)
+                    return None
+
+        async def _dead_letter(self, msg: StreamMessage[Any], record: Any, exc: BaseException) -> None:
+            error = describe(exc)
+            log.error("dead-lettering message", error=error)
+            runtime.metrics.handled.labels(record.topic, "dead_letter").inc()
+            runtime.metrics.dead_letters.labels(record.topic).inc()
+            hook = runtime.invalid_input_hooks.get(record.topic)
+            body, command_id = (
+                _readable_command_id(record.value or b"")
+                if len(record.value or b"") <= settings.max_message_bytes
+                else (None, None)
+            )
+            letter = dead_letter_for(service=settings.service_name, record=record, error=error, command_id=command_id)
+            await runtime.wait_out(lambda: runtime.publisher.send([letter], msg.correlation_id))
+            if hook is not None and body is not None and command_id is not None:
+                await runtime.wait_out(lambda: hook(command_id, body, error, msg.correlation_id))
+
+    return ResilientConsumer

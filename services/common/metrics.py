@@ -1,0 +1,40 @@
+"""Prometheus metrics of one service, on its own registry (scrapers add the
+job/instance labels, so the service name is not repeated in every series)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.handled = Counter(
+            "im_messages_handled_total",
+            "Messages consumed, by topic and result (ok, retry, dead_letter).",
+            ["topic", "result"],
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "im_outcomes_total",
+            "Decisions made by this service, by outcome (replays not counted).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "im_dead_letters_total",
+            "Messages sent to im.dlq, by source topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.handler_seconds = Histogram(
+            "im_handler_seconds",
+            "Time to handle one message, retries included.",
+            ["topic"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.consumer_lag = Gauge(
+            "im_consumer_lag",
+            "Messages behind the log end, per subscribed partition.",
+            ["group", "topic", "partition"],
+            registry=self.registry,
+        )

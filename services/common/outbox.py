@@ -1,0 +1,55 @@
+"""Outgoing Kafka records and the publisher that sends them.
+
+A record is serialised once, when a decision is made, and stored with the
+decision; a redelivered command republishes the very same bytes (I1, I2).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+
+from im_contracts import ContractModel, kafka_key
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+
+    @classmethod
+    def of(cls, topic: str, message: ContractModel) -> "Outgoing":
+        return cls(topic=topic, key=kafka_key(message), value=message.model_dump_json().encode())
+
+    def to_document(self) -> dict[str, Any]:
+        return {"topic": self.topic, "key": self.key, "value": self.value}
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Outgoing":
+        return cls(topic=doc["topic"], key=bytes(doc["key"]), value=bytes(doc["value"]))
+
+
+class Publisher:
+    """Publishes with acks=all on an idempotent producer; returns once durable."""
+
+    def __init__(self, broker: KafkaBroker) -> None:
+        self._broker = broker
+
+    async def send(self, records: Iterable[Outgoing], correlation_id: str | None = None) -> None:
+        for record in records:
+            await self._broker.publish(
+                record.value,
+                topic=record.topic,
+                key=record.key,
+                headers=JSON_HEADERS,
+                correlation_id=correlation_id,
+            )
+
+    async def publish(
+        self, topic: str, message: ContractModel, correlation_id: str | None = None
+    ) -> None:
+        await self.send([Outgoing.of(topic, message)], correlation_id)

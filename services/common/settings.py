@@ -1,0 +1,49 @@
+"""Service settings from the environment (prefix ``IM_``).
+
+``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` are also read without the prefix,
+because they are what operators and the test harness already export.
+"""
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IM_", extra="ignore")
+
+    service_name: str = "im"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8100
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("IM_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    mongodb_uri: str = Field(
+        "mongodb://127.0.0.1:27017/",
+        validation_alias=AliasChoices("IM_MONGODB_URI", "MONGODB_URI"),
+    )
+    # Each service owns one database, "<prefix>_<service>"; tests use a fresh prefix.
+    database_prefix: str = "im"
+    # Consumer groups are "<prefix>.<service>"; tests use a fresh prefix.
+    group_prefix: str = "im"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+    log_level: str = "INFO"
+    # Bodies above this are dead-lettered unread (a 1 MiB poison must not be parsed).
+    max_message_bytes: int = 512 * 1024
+    # Transient failures (broker or database away) are retried with capped backoff.
+    retry_initial_backoff_seconds: float = 0.1
+    retry_max_backoff_seconds: float = 5.0
+    producer_linger_ms: int = 1
+    graceful_shutdown_seconds: float = 20.0
+
+    @property
+    def database_name(self) -> str:
+        return f"{self.database_prefix}_{self.service_name.replace('-', '_')}"
+
+    def group_id(self, purpose: str = "") -> str:
+        base = f"{self.group_prefix}.{self.service_name}"
+        return f"{base}.{purpose}" if purpose else base

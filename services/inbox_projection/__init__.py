@@ -1,0 +1,1 @@
+"""Inbox projection: the seller inbox read model (R15-R17)."""

@@ -1,0 +1,1 @@
+"""Messaging: conversations and their ordered messages, bulk sends (R1, R2, R19)."""

@@ -1,0 +1,4 @@
+from services.common.runtime import run_service
+from services.moderation.app import create_runtime
+
+run_service(create_runtime)

@@ -1,0 +1,1 @@
+"""Quota: GMV tiers, weekly outreach ledger, starter pack, connections, reply cap (R3-R10)."""
