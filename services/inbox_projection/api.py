@@ -1,0 +1,71 @@
+"""GET /v1/sellers/{seller_id}/inbox, /inbox/counts and /conversations/{creator_id} (DESIGN §5)."""
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from im_contracts import InboxFolder, Label, conversation_id
+
+from services.common.http import ApiError, PartyId, not_found
+from services.common.runtime import ServiceRuntime
+from services.inbox_projection.domain import from_document, inbox_item, profile_panel
+from services.inbox_projection.query import (
+    COUNTED_FOLDERS,
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    InboxFilters,
+    InvalidInboxQuery,
+    SortKey,
+    folder_query,
+    inbox_query,
+    page_of,
+)
+from services.inbox_projection.store import InboxStore
+
+Count = Annotated[int | None, Query(ge=0)]
+Amount = Annotated[Decimal | None, Query(ge=0, allow_inf_nan=False)]
+
+
+def invalid(exc: InvalidInboxQuery) -> ApiError:
+    return ApiError(422, "INVALID_REQUEST", str(exc))
+
+
+def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
+    api = APIRouter(prefix="/v1/sellers/{seller_id}")
+
+    @api.get("/inbox")
+    async def inbox(
+        seller_id: PartyId,
+        folder: InboxFolder = InboxFolder.MESSAGES,
+        min_followers: Count = None,
+        max_followers: Count = None,
+        category: Annotated[list[Label] | None, Query()] = None,
+        min_sales_gmv: Amount = None,
+        max_sales_gmv: Amount = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+        cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
+    ) -> dict[str, Any]:
+        await runtime.access.require_active(seller_id)
+        filters = InboxFilters(min_followers, max_followers, tuple(category or ()), min_sales_gmv, max_sales_gmv)
+        try:
+            query = inbox_query(seller_id, folder, filters, SortKey.decode(cursor) if cursor else None)
+        except InvalidInboxQuery as exc:
+            raise invalid(exc) from exc
+        rows, next_cursor = page_of(await store.rows(query, limit + 1), limit)
+        return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
+
+    @api.get("/inbox/counts")
+    async def counts(seller_id: PartyId) -> dict[str, int]:
+        await runtime.access.require_active(seller_id)
+        return {folder.value: await store.count(folder_query(seller_id, folder)) for folder in COUNTED_FOLDERS}
+
+    @api.get("/conversations/{creator_id}")
+    async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:
+        await runtime.access.require_active(seller_id)
+        row = await store.load(conversation_id(seller_id, creator_id))
+        if row is None or not row.has_messages:
+            raise not_found(f"no conversation between seller {seller_id} and creator {creator_id}")
+        return {**inbox_item(row), "seller_id": seller_id, "profile_panel": profile_panel(await store.profile(creator_id))}
+
+    return api

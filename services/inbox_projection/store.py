@@ -1,0 +1,139 @@
+"""The inbox read model: one row per conversation, creator profiles, row latches.
+
+Indexes, and the queries each one serves (a real MongoDB picks them; FerretDB
+v1's SQLite backend pushes no filter but `_id` down, and its explain() only
+shows a table scan, so the mapping is documented here and checked in
+tests/unit/inbox_projection/test_indexes.py):
+
+- `inbox_by_folder` (seller_id, folders, last_activity↓, _id↓, followers,
+  sales_gmv_30d, main_category): every folder listing, newest first, with any
+  follower / sales GMV / category filter — equality on seller and folder, the
+  sort read in index order, the filters checked on index keys (equality, sort,
+  range); the counts per folder use its (seller_id, folders) prefix.
+- `inbox_by_category` (seller_id, folders, main_category, last_activity↓, _id↓,
+  followers, sales_gmv_30d): listings filtered by one or more categories, where
+  the category equality narrows the scan first (one index range per category,
+  merged in sort order).
+- `by_creator` (creator_id): the rows a profile update must reach.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.inbox_projection.domain import (
+    Conversation,
+    CreatorProfile,
+    from_document,
+    profile_document,
+    profile_from_document,
+    to_document,
+)
+from services.inbox_projection.query import SORT
+
+INBOX_INDEXES: dict[str, list[tuple[str, int]]] = {
+    "inbox_by_folder": [
+        ("seller_id", ASCENDING),
+        ("folders", ASCENDING),
+        ("last_activity", DESCENDING),
+        ("_id", DESCENDING),
+        ("followers", ASCENDING),
+        ("sales_gmv_30d", ASCENDING),
+        ("main_category", ASCENDING),
+    ],
+    "inbox_by_category": [
+        ("seller_id", ASCENDING),
+        ("folders", ASCENDING),
+        ("main_category", ASCENDING),
+        ("last_activity", DESCENDING),
+        ("_id", DESCENDING),
+        ("followers", ASCENDING),
+        ("sales_gmv_30d", ASCENDING),
+    ],
+    "by_creator": [("creator_id", ASCENDING)],
+}
+
+LATCH_LEASE = timedelta(seconds=30)
+
+
+class Latches:
+    """Mutual exclusion per row across instances, by unique insert.
+
+    FerretDB v1 applies updates as read-modify-write of the whole document, so
+    two concurrent updates of one row lose each other's changes, even of
+    different fields. A row's conversation events and its creator's profile
+    updates arrive on different partitions, so each row change is made while
+    holding the row's latch. A latch left by a crashed holder lapses after its
+    lease.
+    """
+
+    def __init__(self, db: AsyncDatabase, lease: timedelta = LATCH_LEASE) -> None:
+        self._collection = db["latches"]
+        self._lease = lease
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        token = uuid.uuid4().hex
+        pause = 0.002
+        while True:
+            now = datetime.now(UTC)
+            try:
+                await self._collection.insert_one({"_id": key, "token": token, "expires_at": now + self._lease})
+                break
+            except DuplicateKeyError:
+                holder = await self._collection.find_one({"_id": key})
+                if holder is not None and holder["expires_at"] <= now:
+                    await self._collection.delete_one({"_id": key, "token": holder["token"]})
+                    continue
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        try:
+            yield
+        finally:
+            await self._collection.delete_one({"_id": key, "token": token})
+
+
+class InboxStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.conversations = db["conversations"]
+        self.profiles = db["creator_profiles"]
+        self.latches = Latches(db)
+
+    async def ensure_indexes(self) -> None:
+        for name, keys in INBOX_INDEXES.items():
+            await self.conversations.create_index(keys, name=name)
+
+    # --- rows -----------------------------------------------------------------
+
+    async def load(self, conversation: str) -> Conversation | None:
+        doc = await self.conversations.find_one({"_id": conversation})
+        return None if doc is None else from_document(doc)
+
+    async def save(self, row: Conversation) -> None:
+        doc = to_document(row)
+        await self.conversations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def conversations_of(self, creator_id: str) -> list[str]:
+        docs = await self.conversations.find({"creator_id": creator_id}, {"_id": 1}).to_list()
+        return [d["_id"] for d in docs]
+
+    async def rows(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        return await self.conversations.find(query).sort(SORT).limit(limit).to_list()
+
+    async def count(self, query: dict[str, Any]) -> int:
+        return await self.conversations.count_documents(query)
+
+    # --- profiles ---------------------------------------------------------------
+
+    async def profile(self, creator_id: str) -> CreatorProfile | None:
+        return profile_from_document(await self.profiles.find_one({"_id": creator_id}))
+
+    async def save_profile(self, creator_id: str, profile: CreatorProfile) -> None:
+        await self.profiles.replace_one({"_id": creator_id}, {"_id": creator_id, **profile_document(profile)}, upsert=True)

@@ -1,0 +1,78 @@
+"""Bulk sends (R19): fan a BulkSendMessage out into per-creator SendMessages
+and report BulkSendCompleted once every one of them has an outcome.
+
+All state is in the database, so any instance can pick a job up after a
+restart: the job notes how far its fan-out got, and completion is checked
+whenever an outcome arrives (delivered here, rejected from im.send.rejected).
+"""
+
+import asyncio
+from datetime import UTC, datetime
+
+from im_contracts import BulkSendMessage, ReasonCode, new_event_id
+from im_contracts.topics import BULK_COMPLETED, SEND_REQUESTED
+
+from services.common.outbox import Outgoing, Publisher
+from services.messaging.domain import (
+    bulk_job_document,
+    bulk_summary,
+    fan_out_of,
+    is_fan_out_of,
+    outcome_document,
+    remaining_chunks,
+)
+from services.messaging.store import BulkStore
+
+
+class BulkCoordinator:
+    def __init__(self, store: BulkStore, publisher: Publisher) -> None:
+        self.store = store
+        self.publisher = publisher
+
+    async def fan_out(self, bulk: BulkSendMessage, correlation_id: str | None) -> None:
+        """Publish the job's sends, a chunk at a time without waiting for each
+        ack in turn; every ack is in before this returns (and the bulk command's
+        offset is committed). A redelivered command fans out the stored job,
+        never a different creator set."""
+        job = await self.store.record_job(bulk_job_document(bulk, datetime.now(UTC)))
+        sends = fan_out_of(job)
+        for progress, chunk in remaining_chunks(sends, job["fanned_out"]):
+            await asyncio.gather(
+                *(self.publisher.send([Outgoing.of(SEND_REQUESTED, send)], correlation_id) for send in chunk)
+            )
+            await self.store.note_progress(job["_id"], progress)
+
+    async def record_outcome(
+        self,
+        *,
+        command_id: str,
+        bulk_id: str,
+        creator_id: str | None,
+        outcome: str,
+        reason: ReasonCode | None,
+        correlation_id: str | None,
+    ) -> None:
+        job = await self.store.find_job(bulk_id)
+        if job is None or not is_fan_out_of(job, command_id, creator_id):
+            return  # a bulk_id this service never fanned out
+        assert creator_id is not None
+        await self.store.record_outcome(
+            outcome_document(command_id, bulk_id, creator_id, outcome, str(reason) if reason else None)
+        )
+        # Checked on every (re)delivery, so a crash right after the last outcome
+        # is stored still completes the job when that outcome is redelivered.
+        if await self.store.count_outcomes(bulk_id) >= job["total"]:
+            await self._complete(job, correlation_id)
+
+    async def _complete(self, job: dict, correlation_id: str | None) -> None:
+        completion = await self.store.find_completion(job["_id"])
+        if completion is None:
+            summary = bulk_summary(
+                job, await self.store.outcomes_of(job["_id"]), event_id=new_event_id(), occurred_at=datetime.now(UTC)
+            )
+            if summary is None:
+                return
+            completion = await self.store.record_completion(job["_id"], Outgoing.of(BULK_COMPLETED, summary))
+        if not completion["published"]:
+            await self.publisher.send([Outgoing.from_document(completion["outgoing"])], correlation_id)
+            await self.store.mark_published(job["_id"])
