@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +33,7 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 SORT = [("last_activity", DESCENDING), ("_id", DESCENDING)]
 COUNTED_FOLDERS = tuple(InboxFolder)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidInboxQuery(ValueError):
@@ -49,7 +50,7 @@ class SortKey:
         return cls(row["last_activity"], row["_id"])
 
     def encode(self) -> str:
-        millis = int(self.last_activity.timestamp() * 1000)
+        millis = (self.last_activity - EPOCH) // timedelta(milliseconds=1)
         raw = json.dumps({"t": millis, "c": self.conversation_id}, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -61,7 +62,7 @@ class SortKey:
             millis, conversation = value["t"], value["c"]
             if not isinstance(millis, int) or not isinstance(conversation, str):
                 raise TypeError("cursor fields have the wrong types")
-            return cls(datetime.fromtimestamp(millis / 1000, UTC), conversation)
+            return cls(EPOCH + timedelta(milliseconds=millis), conversation)
         except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
             raise InvalidInboxQuery("cursor is not one this API returned") from exc
 
