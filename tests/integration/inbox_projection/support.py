@@ -86,3 +86,57 @@ async def wait_for_status(http: httpx.AsyncClient, path: str, status: int) -> ht
         return await http.get(path)
 
     return await eventually(get, lambda r: r.status_code == status)
+
+
+def inbox_command(kind: type, seller: str, creator: str, **extra: Any) -> Any:
+    return kind(command_id=unique("ic"), occurred_at=utcnow(), seller_id=seller, creator_id=creator, **extra)
+
+
+def moderation_event(kind: type, seller: str, creator: str) -> Any:
+    """What moderation publishes for a block or unblock (published directly here)."""
+    return kind(event_id=new_event_id(), occurred_at=utcnow(), command_id=unique("mc"), seller_id=seller, creator_id=creator)
+
+
+class InboxReader:
+    """The inbox-projection HTTP API for one seller."""
+
+    def __init__(self, http: httpx.AsyncClient, seller: str) -> None:
+        self.http = http
+        self.seller = seller
+
+    async def conversation(self, creator: str) -> httpx.Response:
+        return await self.http.get(f"/v1/sellers/{self.seller}/conversations/{creator}")
+
+    async def page(self, **params: Any) -> httpx.Response:
+        return await self.http.get(f"/v1/sellers/{self.seller}/inbox", params=params)
+
+    async def counts(self) -> dict[str, int]:
+        response = await self.http.get(f"/v1/sellers/{self.seller}/inbox/counts")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def creators(self, **params: Any) -> list[str]:
+        """Every page of a listing, in order: the creator ids."""
+        found: list[str] = []
+        cursor = None
+        while True:
+            response = await self.page(**params, **({"cursor": cursor} if cursor else {}))
+            assert response.status_code == 200, response.text
+            body = response.json()
+            found += [item["creator_id"] for item in body["items"]]
+            if not (cursor := body["next_cursor"]):
+                return found
+
+    async def wait_row(self, creator: str, accept: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The conversation's row once it satisfies `accept`."""
+
+        async def read() -> dict[str, Any] | None:
+            response = await self.conversation(creator)
+            return response.json() if response.status_code == 200 else None
+
+        row = await eventually(read, lambda r: r is not None and accept(r))
+        assert row is not None
+        return row
+
+    async def wait_seq(self, creator: str, seq: int) -> dict[str, Any]:
+        return await self.wait_row(creator, lambda r: r["last_message"]["seq"] >= seq)
