@@ -8,7 +8,7 @@ from im_contracts import conversation_id
 
 from services.common.http import PartyId
 from services.common.runtime import ServiceRuntime
-from services.messaging.domain import delivered_event
+from services.messaging.domain import delivered_fields
 from services.messaging.store import MessageStore
 
 
@@ -24,7 +24,7 @@ def router(runtime: ServiceRuntime, store: MessageStore) -> APIRouter:
     ) -> dict:
         await runtime.access.require_active(seller_id)
         docs = await store.page(conversation_id(seller_id, creator_id), before_seq, limit + 1)
-        items = [delivered_event(d).model_dump(mode="json") for d in docs[:limit]]
+        items = [delivered_fields(d) for d in docs[:limit]]
         next_before_seq = items[-1]["seq"] if len(docs) > limit else None
         return {"items": items, "next_before_seq": next_before_seq}
 

@@ -1,5 +1,6 @@
 """Messaging rules without I/O."""
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -13,53 +14,55 @@ from im_contracts import (
     SendAdmitted,
     SendMessage,
     conversation_id,
+    encode,
     fan_out_command_id,
 )
+from im_contracts.topics import SEND_DELIVERED
+
+from services.common.outbox import Outgoing
 
 
 def new_message_document(admitted: SendAdmitted, *, seq: int, message_id: str, event_id: str, delivered_at: datetime) -> dict[str, Any]:
-    """The stored form of a delivered message; MessageDelivered is rebuilt from it,
-    so a replay publishes exactly what the first delivery did."""
+    """The stored form of a delivered message: its MessageDelivered as the exact
+    JSON first published (the database keeps times to the millisecond only, so
+    an event rebuilt from fields would differ), plus the fields looked up by."""
     send = admitted.send
+    event = MessageDelivered(
+        event_id=event_id,
+        occurred_at=delivered_at,
+        command_id=send.command_id,
+        message_id=message_id,
+        conversation_id=conversation_id(send.seller_id, send.creator_id),
+        seq=seq,
+        seller_id=send.seller_id,
+        creator_id=send.creator_id,
+        sender=send.sender,
+        kind=send.kind,
+        text=send.text,
+        card_id=send.card_id,
+        bulk_id=send.bulk_id,
+        entry_point=send.entry_point,
+        sent_at=send.occurred_at,
+        quota_charged=admitted.quota_charged,
+    )
     return {
         "_id": send.command_id,
-        "message_id": message_id,
-        "event_id": event_id,
-        "delivered_at": delivered_at,
-        "conversation_id": conversation_id(send.seller_id, send.creator_id),
+        "conversation_id": event.conversation_id,
         "seq": seq,
-        "seller_id": send.seller_id,
         "creator_id": send.creator_id,
-        "sender": str(send.sender),
-        "kind": str(send.kind),
-        "text": send.text,
-        "card_id": send.card_id,
         "bulk_id": send.bulk_id,
-        "entry_point": str(send.entry_point),
-        "sent_at": send.occurred_at,
-        "quota_charged": admitted.quota_charged,
+        "delivered": encode(event).decode(),
     }
 
 
-def delivered_event(doc: dict[str, Any]) -> MessageDelivered:
-    return MessageDelivered(
-        event_id=doc["event_id"],
-        occurred_at=doc["delivered_at"],
-        command_id=doc["_id"],
-        message_id=doc["message_id"],
-        conversation_id=doc["conversation_id"],
-        seq=doc["seq"],
-        seller_id=doc["seller_id"],
-        creator_id=doc["creator_id"],
-        sender=doc["sender"],
-        kind=doc["kind"],
-        text=doc["text"],
-        card_id=doc.get("card_id"),
-        bulk_id=doc.get("bulk_id"),
-        entry_point=doc["entry_point"],
-        sent_at=doc["sent_at"],
-        quota_charged=doc["quota_charged"],
-    )
+def delivered_record(doc: dict[str, Any]) -> Outgoing:
+    """The MessageDelivered of a stored message, byte for byte as first published (I1, I2)."""
+    return Outgoing(topic=SEND_DELIVERED, key=doc["conversation_id"].encode(), value=doc["delivered"].encode())
+
+
+def delivered_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a stored message's MessageDelivered, as published."""
+    return json.loads(doc["delivered"])
 
 
 # --- bulk sends (R19) ----------------------------------------------------------

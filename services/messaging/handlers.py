@@ -4,12 +4,11 @@ bulk commands fan out; fan-out outcomes complete their bulk job."""
 from faststream.kafka import KafkaMessage
 
 from im_contracts import BulkRequestedMessage, SendAdmittedMessage, SendRejectedMessage, conversation_id
-from im_contracts.topics import BULK_REQUESTED, SEND_ADMITTED, SEND_DELIVERED, SEND_REJECTED
+from im_contracts.topics import BULK_REQUESTED, SEND_ADMITTED, SEND_REJECTED
 
-from services.common.outbox import Outgoing
 from services.common.runtime import ServiceRuntime
 from services.messaging.bulk import BulkCoordinator
-from services.messaging.domain import DELIVERED, REJECTED, delivered_event
+from services.messaging.domain import DELIVERED, REJECTED, delivered_record
 from services.messaging.store import MessageStore
 
 
@@ -18,7 +17,7 @@ def register(runtime: ServiceRuntime, store: MessageStore, bulk: BulkCoordinator
     async def deliver(admitted: SendAdmittedMessage, msg: KafkaMessage) -> None:
         send = admitted.send
         doc = await store.deliver(admitted, conversation_id(send.seller_id, send.creator_id))
-        await runtime.publisher.send([Outgoing.of(SEND_DELIVERED, delivered_event(doc))], msg.correlation_id)
+        await runtime.publisher.send([delivered_record(doc)], msg.correlation_id)
         runtime.metrics.outcomes.labels("delivered").inc()
         if doc.get("bulk_id"):
             await bulk.record_outcome(
