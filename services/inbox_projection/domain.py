@@ -13,12 +13,13 @@ the four topics interleave differently live and in a rebuild. So:
   creator message (a new creator message un-archives);
 - the creator profile: the latest (occurred_at, event_id) wins.
 
-Times are cut to milliseconds on the way in: the precision the database keeps,
-so a comparison gives the same answer before and after a round trip.
+Times keep their full microsecond precision: they are stored as integer
+microseconds since the epoch, not as database dates (milliseconds), so two
+commands a few microseconds apart keep their order after a round trip.
 """
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +31,29 @@ _MONEY = TypeAdapter(Money)
 _TIMESTAMP = TypeAdapter(datetime)
 
 
-def to_millis(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def micros(value: datetime) -> int:
+    """A time as stored: exact, and ordered like the time itself."""
+    return (value - EPOCH) // _MICROSECOND
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + value * _MICROSECOND
+
+
+def _micros_or_none(value: datetime | None) -> int | None:
+    return None if value is None else micros(value)
+
+
+def _time_or_none(value: int | None) -> datetime | None:
+    return None if value is None else from_micros(value)
 
 
 def later(current: datetime | None, candidate: datetime) -> datetime:
@@ -56,7 +77,7 @@ class Stamp:
 
     @classmethod
     def of(cls, occurred_at: datetime, by: str) -> "Stamp":
-        return cls(to_millis(occurred_at), by)
+        return cls(utc(occurred_at), by)
 
 
 @dataclass(frozen=True)
@@ -193,7 +214,7 @@ class Conversation:
     def deliver(self, message: MessageDelivered) -> "Conversation":
         if self.last_message is not None and message.seq <= self.last_message.seq:
             return self  # a replay: seq of one conversation arrives in order on one partition
-        at = to_millis(message.occurred_at)
+        at = utc(message.occurred_at)
         changed = replace(
             self,
             last_message=LastMessage(
@@ -202,7 +223,7 @@ class Conversation:
                 sender=Sender(message.sender),
                 kind=MessageKind(message.kind),
                 text=message.text,
-                sent_at=to_millis(message.sent_at),
+                sent_at=utc(message.sent_at),
             ),
             last_activity=later(self.last_activity, at),
         )
@@ -218,7 +239,7 @@ class Conversation:
     def mark_read(self, up_to_seq: int | None, occurred_at: datetime) -> "Conversation":
         """Up to `up_to_seq`, or without it every creator message delivered by the mark's time."""
         if up_to_seq is None:
-            marked = replace(self, read_at=later(self.read_at, to_millis(occurred_at)))
+            marked = replace(self, read_at=later(self.read_at, utc(occurred_at)))
         else:
             marked = replace(self, read_up_to_seq=max(self.read_up_to_seq, up_to_seq))
         return replace(marked, unread=tuple(m for m in marked.unread if not marked._is_read(m)))
@@ -246,7 +267,7 @@ class Conversation:
 
 
 def _stamp_doc(stamp: Stamp) -> dict[str, Any]:
-    return {"at": stamp.at, "by": stamp.by}
+    return {"at": micros(stamp.at), "by": stamp.by}
 
 
 def _flag_doc(flag: Flag | None) -> dict[str, Any] | None:
@@ -254,7 +275,7 @@ def _flag_doc(flag: Flag | None) -> dict[str, Any] | None:
 
 
 def _flag(doc: dict[str, Any] | None) -> Flag | None:
-    return None if doc is None else Flag(doc["on"], Stamp(doc["at"], doc["by"]))
+    return None if doc is None else Flag(doc["on"], Stamp(from_micros(doc["at"]), doc["by"]))
 
 
 def profile_document(profile: CreatorProfile) -> dict[str, Any]:
@@ -283,7 +304,7 @@ def profile_from_document(doc: dict[str, Any] | None) -> CreatorProfile | None:
         video_views=doc["video_views"],
         live_unique_viewers=doc["live_unique_viewers"],
         avatar_url=doc["avatar_url"],
-        stamp=Stamp(doc["at"], doc["by"]),
+        stamp=Stamp(from_micros(doc["at"]), doc["by"]),
     )
 
 
@@ -304,13 +325,13 @@ def to_document(row: Conversation) -> dict[str, Any]:
             "sender": last.sender.value,
             "kind": last.kind.value,
             "text": last.text,
-            "sent_at": last.sent_at,
+            "sent_at": micros(last.sent_at),
         },
-        "last_activity": row.last_activity,
-        "last_creator_message_at": row.last_creator_message_at,
-        "unread": [{"seq": m.seq, "at": m.at} for m in row.unread],
+        "last_activity": _micros_or_none(row.last_activity),
+        "last_creator_message_at": _micros_or_none(row.last_creator_message_at),
+        "unread": [{"seq": m.seq, "at": micros(m.at)} for m in row.unread],
         "read_up_to_seq": row.read_up_to_seq,
-        "read_at": row.read_at,
+        "read_at": _micros_or_none(row.read_at),
         "star": _flag_doc(row.star),
         "archive": _flag_doc(row.archive),
         "block": _flag_doc(row.block),
@@ -344,13 +365,13 @@ def from_document(doc: dict[str, Any]) -> Conversation:
             sender=Sender(last["sender"]),
             kind=MessageKind(last["kind"]),
             text=last["text"],
-            sent_at=last["sent_at"],
+            sent_at=from_micros(last["sent_at"]),
         ),
-        last_activity=doc["last_activity"],
-        last_creator_message_at=doc["last_creator_message_at"],
-        unread=tuple(UnreadMessage(m["seq"], m["at"]) for m in doc["unread"]),
+        last_activity=_time_or_none(doc["last_activity"]),
+        last_creator_message_at=_time_or_none(doc["last_creator_message_at"]),
+        unread=tuple(UnreadMessage(m["seq"], from_micros(m["at"])) for m in doc["unread"]),
         read_up_to_seq=doc["read_up_to_seq"],
-        read_at=doc["read_at"],
+        read_at=_time_or_none(doc["read_at"]),
         star=_flag(doc["star"]),
         archive=_flag(doc["archive"]),
         block=_flag(doc["block"]),

@@ -1,8 +1,8 @@
 """Inbox reads without I/O: folder and filter queries, sort order, cursors (R15, R16).
 
 Order: newest first by `last_activity` (the delivery time of the row's latest
-message, which only ever grows), then `conversation_id`, descending — a total
-order, so a page boundary is exact.
+message, in microseconds, which only ever grows), then `conversation_id`,
+descending — a total order, so a page boundary is exact.
 
 Cursor: the sort key of the last row of a page, base64url JSON. The next page
 holds the rows strictly after it in that order (keyset paging). Guarantee while
@@ -21,7 +21,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,7 +32,6 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 SORT = [("last_activity", DESCENDING), ("_id", DESCENDING)]
 COUNTED_FOLDERS = tuple(InboxFolder)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidInboxQuery(ValueError):
@@ -42,7 +40,8 @@ class InvalidInboxQuery(ValueError):
 
 @dataclass(frozen=True)
 class SortKey:
-    last_activity: datetime
+    last_activity: int
+    """Microseconds since the epoch, as stored."""
     conversation_id: str
 
     @classmethod
@@ -50,8 +49,7 @@ class SortKey:
         return cls(row["last_activity"], row["_id"])
 
     def encode(self) -> str:
-        millis = (self.last_activity - EPOCH) // timedelta(milliseconds=1)
-        raw = json.dumps({"t": millis, "c": self.conversation_id}, separators=(",", ":")).encode()
+        raw = json.dumps({"t": self.last_activity, "c": self.conversation_id}, separators=(",", ":")).encode()
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod
@@ -59,11 +57,11 @@ class SortKey:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             value = json.loads(raw)
-            millis, conversation = value["t"], value["c"]
-            if not isinstance(millis, int) or not isinstance(conversation, str):
+            last_activity, conversation = value["t"], value["c"]
+            if type(last_activity) is not int or not isinstance(conversation, str):
                 raise TypeError("cursor fields have the wrong types")
-            return cls(EPOCH + timedelta(milliseconds=millis), conversation)
-        except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+            return cls(last_activity, conversation)
+        except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInboxQuery("cursor is not one this API returned") from exc
 
     def after(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from im_contracts import ContractError, SellerAccessChanged, parse
 from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED
@@ -67,6 +68,16 @@ class RebuildProgress:
         return f"rebuild: {self.done}/{self.total} records ({share}%): {topics}" + (f"; {skipped} invalid skipped" if skipped else "")
 
 
+async def partitions_of(bootstrap_servers: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(SOURCE_TOPICS))
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"])
+
+
 async def rebuild(
     settings: InboxSettings,
     target_prefix: str,
@@ -90,9 +101,8 @@ async def rebuild(
         await store.ensure_indexes()
         projector, access = Projector(store), SellerAccessView(db["seller_access"])
 
+        partitions = await partitions_of(settings.kafka_bootstrap_servers)
         await consumer.start()
-        await consumer.topics()  # loads partition metadata
-        partitions = [TopicPartition(t, p) for t in SOURCE_TOPICS for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)

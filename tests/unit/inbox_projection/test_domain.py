@@ -30,7 +30,8 @@ from services.inbox_projection.domain import (
     from_document,
     inbox_item,
     to_document,
-    to_millis,
+    from_micros,
+    micros,
 )
 from services.inbox_projection.projector import change_for
 
@@ -244,8 +245,14 @@ def test_inbox_item_has_design_fields() -> None:
     assert set(inbox_item(Conversation(SELLER, CREATOR))["creator"].values()) == {None}
 
 
-def test_times_are_cut_to_milliseconds() -> None:
-    assert to_millis(datetime(2026, 1, 1, 0, 0, 0, 123999, tzinfo=UTC)).microsecond == 123000
+def test_times_are_stored_as_exact_microseconds() -> None:
+    moment = datetime(2026, 1, 1, 0, 0, 0, 123999, tzinfo=UTC)
+    assert from_micros(micros(moment)) == moment and micros(moment) < micros(moment + timedelta(microseconds=1))
+
+
+def test_commands_a_microsecond_apart_keep_their_order_through_the_database_form() -> None:
+    row = apply(delivered(1, "seller", 1), command(ArchiveConversation, 2, command_id="z"), command(UnarchiveConversation, 2.000001, command_id="a"))
+    assert from_document(to_document(row)) == row and not row.archived
 
 
 # --- order independence ---------------------------------------------------------------------

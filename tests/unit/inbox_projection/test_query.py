@@ -1,7 +1,6 @@
 """Folder and filter queries, cursors, and the indexes that serve them (R15, R16)."""
 
 import base64
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import product
 
@@ -10,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from im_contracts import InboxFolder
-from services.inbox_projection.query import EPOCH, SORT, InboxFilters, InvalidInboxQuery, SortKey, inbox_query, page_of
+from services.inbox_projection.query import SORT, InboxFilters, InvalidInboxQuery, SortKey, inbox_query, page_of
 from services.inbox_projection.store import INBOX_INDEXES
 
-AT = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+AT = 1_772_366_400_123_456  # 2026-03-01T12:00:00.123456Z in microseconds
 
 
 def test_folder_query_matches_the_row_s_folder_list() -> None:
@@ -57,9 +56,9 @@ def test_a_cursor_continues_strictly_after_its_key() -> None:
     ]
 
 
-@given(millis=st.integers(0, 4_102_444_800_000), conversation=st.text(min_size=1, max_size=129))
-def test_cursor_round_trip(millis: int, conversation: str) -> None:
-    key = SortKey(datetime.fromtimestamp(millis / 1000, UTC), conversation)
+@given(micros=st.integers(0, 2**63 - 1), conversation=st.text(min_size=1, max_size=129))
+def test_cursor_round_trip(micros: int, conversation: str) -> None:
+    key = SortKey(micros, conversation)
     assert SortKey.decode(key.encode()) == key
 
 
@@ -71,7 +70,8 @@ def test_cursor_round_trip(millis: int, conversation: str) -> None:
         base64.urlsafe_b64encode(b'{"t": "x", "c": "a"}').decode(),
         base64.urlsafe_b64encode(b'{"t": 1}').decode(),
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
-        base64.urlsafe_b64encode(b'{"t": 99999999999999999999, "c": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"t": true, "c": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"t": 1.5, "c": "a"}').decode(),
     ],
 )
 def test_a_foreign_cursor_is_refused(cursor: str) -> None:

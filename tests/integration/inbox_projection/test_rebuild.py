@@ -1,0 +1,120 @@
+"""The documented rebuild command replays the topics into a fresh database and
+produces the same projection as the live service."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from im_contracts import (
+    ArchiveConversation,
+    CreatorBlocked,
+    MarkConversationRead,
+    SellerBlocked,
+    SellerUnblocked,
+    StarConversation,
+    UnarchiveConversation,
+)
+from im_contracts.topics import INBOX_COMMANDS, MODERATION_EVENTS
+from tests.harness import Suite, unique
+from tests.integration.inbox_projection.support import (
+    InboxReader,
+    converse,
+    eventually,
+    inbox_command,
+    moderation_event,
+    publish_profile,
+    set_access,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+async def run_rebuild(suite: Suite, target_prefix: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.inbox_projection.rebuild",
+        "--target-prefix",
+        target_prefix,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'contracts'}", "KAFKA_BOOTSTRAP_SERVERS": suite.kafka, "MONGODB_URI": suite.mongodb_uri},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=240)
+    assert process.returncode == 0, output.decode()
+    return output.decode()
+
+
+async def test_a_rebuild_from_the_topics_equals_the_live_projection(suite: Suite) -> None:
+    seller, other_seller = unique("s"), unique("s")
+    shared, archived, blocked, plain = (unique(n) for n in ("shared", "arch", "block", "plain"))
+    await publish_profile(suite, shared, followers=900, category="Home", gmv="12.5", revenue_30d="3")
+    await asyncio.gather(
+        converse(suite, seller, shared, "creator", "seller", "creator"),
+        converse(suite, other_seller, shared, "creator"),
+        converse(suite, seller, archived, "creator", "seller"),
+        converse(suite, seller, blocked, "creator"),
+        converse(suite, seller, plain, "creator", "creator", "creator"),
+    )
+    for command in (
+        inbox_command(StarConversation, seller, shared),
+        inbox_command(MarkConversationRead, seller, shared, up_to_seq=1),
+        inbox_command(ArchiveConversation, seller, archived),
+        inbox_command(ArchiveConversation, seller, plain),
+        inbox_command(UnarchiveConversation, seller, plain),
+        inbox_command(MarkConversationRead, seller, plain),
+    ):
+        await suite.publish(INBOX_COMMANDS, command)
+    for event in (
+        moderation_event(CreatorBlocked, seller, blocked),
+        moderation_event(SellerBlocked, seller, blocked),
+        moderation_event(SellerUnblocked, seller, blocked),
+    ):
+        await suite.publish(MODERATION_EVENTS, event)
+    await publish_profile(suite, blocked, followers=10, category="Sports")
+    await publish_profile(suite, shared, followers=950, category="Beauty", gmv="99")
+    await set_access(suite, other_seller, "shop_closed")
+
+    async with suite.http("inbox-projection") as http:
+        inbox, other = InboxReader(http, seller), InboxReader(http, other_seller)
+        await inbox.wait_row(shared, lambda r: r["starred"] and r["unread_count"] == 1 and r["creator"]["followers"] == 950)
+        await inbox.wait_row(archived, lambda r: r["archived"])
+        await inbox.wait_row(plain, lambda r: r["unread_count"] == 0 and not r["archived"] and r["last_message"]["seq"] == 3)
+        await inbox.wait_row(blocked, lambda r: r["blocked"] and not r["blocked_by_creator"] and r["creator"]["followers"] == 10)
+        await wait_for_status(http, f"/v1/sellers/{other_seller}/inbox", 403)
+        # the other seller's row, read from the database: its reads now answer 403
+        live_db = suite.runtimes["inbox-projection"].db
+        await eventually(lambda: live_db["conversations"].find_one({"_id": f"{other_seller}:{shared}"}), lambda r: r is not None and r["followers"] == 950)
+        assert other.seller == other_seller
+
+    target_prefix = unique("rebuilt").replace("-", "_")
+    output = await run_rebuild(suite, target_prefix)
+    assert "rebuild:" in output and "done into" in output
+
+    rebuilt_db = suite.runtimes["inbox-projection"].mongo[f"{target_prefix}_inbox_projection"]
+    try:
+        sellers = {"seller_id": {"$in": [seller, other_seller]}}
+        live_rows = await live_db["conversations"].find(sellers).sort("_id").to_list()
+        rebuilt_rows = await rebuilt_db["conversations"].find(sellers).sort("_id").to_list()
+        assert len(live_rows) == 5
+        assert rebuilt_rows == live_rows
+        creators = {"_id": {"$in": [shared, blocked]}}
+        assert await rebuilt_db["creator_profiles"].find(creators).sort("_id").to_list() == await live_db["creator_profiles"].find(creators).sort("_id").to_list()
+        assert await rebuilt_db["seller_access"].find_one({"_id": other_seller}) == await live_db["seller_access"].find_one({"_id": other_seller})
+    finally:
+        await suite.runtimes["inbox-projection"].mongo.drop_database(rebuilt_db.name)
+
+
+async def test_the_rebuild_refuses_a_database_that_already_holds_a_projection(suite: Suite) -> None:
+    live_prefix = suite.runtimes["inbox-projection"].settings.database_prefix
+    await converse(suite, unique("s"), unique("c"), "creator")  # the live projection is not empty
+    await eventually(lambda: suite.runtimes["inbox-projection"].db["conversations"].estimated_document_count(), lambda n: n > 0)
+    with pytest.raises(AssertionError, match="already holds a projection"):
+        await run_rebuild(suite, live_prefix)
