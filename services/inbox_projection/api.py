@@ -23,7 +23,7 @@ from services.inbox_projection.query import (
 )
 from services.inbox_projection.store import InboxStore
 
-Count = Annotated[int | None, Query(ge=0)]
+Count = Annotated[int | None, Query(ge=0, lt=2**63)]  # the database's integers are 64-bit
 Amount = Annotated[Decimal | None, Query(ge=0, allow_inf_nan=False)]
 
 

@@ -60,6 +60,8 @@ class SortKey:
             last_activity, conversation = value["t"], value["c"]
             if type(last_activity) is not int or not isinstance(conversation, str):
                 raise TypeError("cursor fields have the wrong types")
+            if not 0 <= last_activity < 2**63:
+                raise ValueError("cursor time out of range")
             return cls(last_activity, conversation)
         except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInboxQuery("cursor is not one this API returned") from exc

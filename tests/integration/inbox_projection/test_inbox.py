@@ -239,6 +239,7 @@ async def test_a_revoked_seller_gets_403_on_every_inbox_endpoint(suite: Suite, i
         {"limit": 101},
         {"limit": "ten"},
         {"min_followers": -1},
+        {"max_followers": 2**63},
         {"min_followers": 10, "max_followers": 9},
         {"min_sales_gmv": "abc"},
         {"max_sales_gmv": "NaN"},

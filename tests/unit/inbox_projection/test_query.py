@@ -72,6 +72,8 @@ def test_cursor_round_trip(micros: int, conversation: str) -> None:
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
         base64.urlsafe_b64encode(b'{"t": true, "c": "a"}').decode(),
         base64.urlsafe_b64encode(b'{"t": 1.5, "c": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"t": 99999999999999999999, "c": "a"}').decode(),
+        base64.urlsafe_b64encode(b'{"t": -1, "c": "a"}').decode(),
     ],
 )
 def test_a_foreign_cursor_is_refused(cursor: str) -> None:
