@@ -8,6 +8,7 @@ whenever an outcome arrives (delivered here, rejected from im.send.rejected).
 
 import asyncio
 from datetime import UTC, datetime
+from typing import Any
 
 from im_contracts import BulkSendMessage, ReasonCode, new_event_id
 from im_contracts.topics import BULK_COMPLETED, SEND_REQUESTED
@@ -56,15 +57,15 @@ class BulkCoordinator:
         if job is None or not is_fan_out_of(job, command_id, creator_id):
             return  # a bulk_id this service never fanned out
         assert creator_id is not None
-        await self.store.record_outcome(
-            outcome_document(command_id, bulk_id, creator_id, outcome, str(reason) if reason else None)
+        slot = await self.store.count_outcome(
+            job, outcome_document(command_id, bulk_id, creator_id, outcome, str(reason) if reason else None)
         )
         # Checked on every (re)delivery, so a crash right after the last outcome
-        # is stored still completes the job when that outcome is redelivered.
-        if await self.store.count_outcomes(bulk_id) >= job["total"]:
+        # is counted still completes the job when that outcome is redelivered.
+        if slot >= job["total"]:
             await self._complete(job, correlation_id)
 
-    async def _complete(self, job: dict, correlation_id: str | None) -> None:
+    async def _complete(self, job: dict[str, Any], correlation_id: str | None) -> None:
         completion = await self.store.find_completion(job["_id"])
         if completion is None:
             summary = bulk_summary(

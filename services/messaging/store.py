@@ -1,9 +1,14 @@
-"""Messages, one document per command_id, numbered per conversation.
+"""Messages, one document per command_id, numbered per conversation; bulk jobs.
 
 seq is claimed with a unique (conversation_id, seq) index rather than a
 counter: FerretDB v1 does not apply `$inc` atomically under concurrency, while
 unique-index inserts are atomic on every MongoDB-wire server. A crash can
 therefore never leave a gap: a seq exists only as a stored message (R1, I5).
+
+FerretDB v1 looks documents up by `_id` only; any other filter scans the
+collection. So the hot paths read a hint by `_id` (a conversation's last seq,
+a bulk's outcome tally) and fall back to a scan only when the hint proves
+stale: hints never decide anything, the unique inserts do.
 """
 
 import uuid
@@ -23,6 +28,7 @@ from services.messaging.domain import new_message_document
 class MessageStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.messages = db["messages"]
+        self.heads = db["conversation_heads"]
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index(
@@ -38,24 +44,38 @@ class MessageStore:
         )
         return last["seq"] if last else 0
 
+    async def last_seq_hint(self, conversation: str) -> int:
+        """The last seq noted for the conversation: never above the real one, maybe below."""
+        head = await self.heads.find_one({"_id": conversation})
+        return head["seq"] if head else 0
+
+    async def _note_last_seq(self, conversation: str, seq: int) -> None:
+        try:
+            await self.heads.update_one({"_id": conversation}, {"$max": {"seq": seq}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent first note: the hint is only a shortcut
+
     async def deliver(self, admitted: SendAdmitted, conversation: str) -> dict[str, Any]:
         """Store the message once; a redelivered command gets the stored one back."""
+        seq = await self.last_seq_hint(conversation) + 1
         while True:
-            existing = await self.find(admitted.command_id)
-            if existing is not None:
-                return existing
             doc = new_message_document(
                 admitted,
-                seq=await self.last_seq(conversation) + 1,
+                seq=seq,
                 message_id=uuid.uuid4().hex,
                 event_id=uuid.uuid4().hex,
                 delivered_at=datetime.now(UTC),
             )
             try:
                 await self.messages.insert_one(doc)
-                return doc
             except DuplicateKeyError:
-                continue  # another owner took that seq, or stored this command: look again
+                existing = await self.find(admitted.command_id)
+                if existing is not None:
+                    return existing  # a redelivery: the first stored message stands
+                seq = await self.last_seq(conversation) + 1  # the hint was behind, or another owner took that seq
+                continue
+            await self._note_last_seq(conversation, seq)
+            return doc
 
     async def page(self, conversation: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"conversation_id": conversation}
@@ -69,13 +89,21 @@ class BulkStore:
     """Bulk jobs, one outcome per fan-out command, one completion per job.
 
     Every write that must happen once is an insert against a unique key (the
-    job, each outcome, the completion): on FerretDB v1 that is the only write
-    that stays correct when two instances or a redelivery race.
+    job, each outcome, each tally slot, the completion): on FerretDB v1 that is
+    the only write that stays correct when two instances or a redelivery race.
+
+    Outcomes are counted by claiming tally slots `<bulk_id>#1`, `#2`, … in
+    order, one per outcome (a redelivery racing its original, or one after a
+    crash between claim and store, may claim another: the count can run
+    ahead, never behind). Whoever claims a slot at or past the job's total
+    checks the outcomes themselves; the claim made last comes after every
+    outcome was stored, so completion is never missed.
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.jobs = db["bulk_jobs"]
         self.outcomes = db["bulk_outcomes"]
+        self.tally = db["bulk_tally"]
         self.completions = db["bulk_completions"]
 
     async def ensure_indexes(self) -> None:
@@ -99,15 +127,25 @@ class BulkStore:
         # restart re-publish sends that every stage already handles idempotently.
         await self.jobs.update_one({"_id": bulk_id}, {"$max": {"fanned_out": fanned_out}})
 
-    async def record_outcome(self, outcome: dict[str, Any]) -> None:
-        """The first outcome of a fan-out command stands (I1 makes it the only one)."""
+    async def count_outcome(self, job: dict[str, Any], outcome: dict[str, Any]) -> int:
+        """Store a fan-out's outcome once (I1 makes the first the only one) and
+        return the tally slot counted for it; every claimer gets its own slot."""
+        stored = await self.outcomes.find_one({"_id": outcome["_id"]})
+        if stored is not None:
+            return stored["slot"]
+        slot = job.get("tallied", 0) + 1  # a hint: every slot up to it is taken
+        while True:
+            try:
+                await self.tally.insert_one({"_id": f"{job['_id']}#{slot}", "outcome_id": outcome["_id"]})
+                break
+            except DuplicateKeyError:
+                slot += 1
         try:
-            await self.outcomes.insert_one(outcome)
+            await self.outcomes.insert_one({**outcome, "slot": slot})
         except DuplicateKeyError:
-            pass
-
-    async def count_outcomes(self, bulk_id: str) -> int:
-        return await self.outcomes.count_documents({"bulk_id": bulk_id})
+            pass  # a racing redelivery stored it first; this extra slot only runs the count ahead
+        await self.jobs.update_one({"_id": job["_id"]}, {"$max": {"tallied": slot}})
+        return slot
 
     async def outcomes_of(self, bulk_id: str) -> list[dict[str, Any]]:
         return await self.outcomes.find({"bulk_id": bulk_id}).to_list()

@@ -206,3 +206,25 @@ async def test_a_bulk_to_blocked_creators_reports_them_by_reason(suite: Suite) -
     summary = await summary_of(suite, bulk.command_id)
     assert (summary.total, summary.delivered, summary.rejected) == (3, 1, 2)
     assert summary.rejected_by_reason == {ReasonCode.BLOCKED_BY_SELLER: 1, ReasonCode.BLOCKED_BY_CREATOR: 1}
+
+
+async def test_a_count_left_ahead_by_a_crash_still_completes_once_every_outcome_is_in(suite: Suite) -> None:
+    messaging = suite.runtimes["messaging"]
+    coordinator = BulkCoordinator(BulkStore(messaging.db), messaging.publisher)
+    bulk = bulk_command(unique("s"), [unique("c") for _ in range(4)])
+    job = await coordinator.store.record_job(bulk_job_document(bulk, utcnow()))
+    sends = fan_out_of(job)
+    # Killed after claiming slots #1 and #2 for the first send but before storing its outcome, twice.
+    await coordinator.store.tally.insert_many([{"_id": f"{bulk.command_id}#1"}, {"_id": f"{bulk.command_id}#2"}])
+
+    async def outcome(send: SendMessage) -> None:
+        await coordinator.record_outcome(
+            command_id=send.command_id, bulk_id=bulk.command_id, creator_id=send.creator_id, outcome=DELIVERED, reason=None, correlation_id=None
+        )
+
+    for send in sends[:3]:
+        await outcome(send)  # slots 3, 4, 5: at or past the total, yet incomplete
+    assert await coordinator.store.find_completion(bulk.command_id) is None
+    await outcome(sends[3])
+    summary = await summary_of(suite, bulk.command_id)
+    assert (summary.total, summary.delivered, summary.rejected) == (4, 4, 0)
