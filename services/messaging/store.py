@@ -93,11 +93,12 @@ class BulkStore:
     the only write that stays correct when two instances or a redelivery race.
 
     Outcomes are counted by claiming tally slots `<bulk_id>#1`, `#2`, … in
-    order, one per outcome (a redelivery racing its original, or one after a
-    crash between claim and store, may claim another: the count can run
-    ahead, never behind). Whoever claims a slot at or past the job's total
-    checks the outcomes themselves; the claim made last comes after every
-    outcome was stored, so completion is never missed.
+    order, each claimed after its outcome is stored (a redelivery racing its
+    original, or one after a crash before the slot was noted, may claim
+    another: the count can run ahead, never behind). Whoever claims a slot at
+    or past the job's total checks the outcomes themselves; slots are claimed
+    in order, so the highest is claimed last, after every outcome was stored:
+    completion is never missed.
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
@@ -128,11 +129,14 @@ class BulkStore:
         await self.jobs.update_one({"_id": bulk_id}, {"$max": {"fanned_out": fanned_out}})
 
     async def count_outcome(self, job: dict[str, Any], outcome: dict[str, Any]) -> int:
-        """Store a fan-out's outcome once (I1 makes the first the only one) and
-        return the tally slot counted for it; every claimer gets its own slot."""
-        stored = await self.outcomes.find_one({"_id": outcome["_id"]})
-        if stored is not None:
-            return stored["slot"]
+        """Store a fan-out's outcome once (I1 makes the first the only one), then
+        count it: the tally slot claimed for it, always after it was stored."""
+        try:
+            await self.outcomes.insert_one(outcome)
+        except DuplicateKeyError:
+            stored = await self.outcomes.find_one({"_id": outcome["_id"]})
+            if stored is not None and "slot" in stored:
+                return stored["slot"]
         slot = job.get("tallied", 0) + 1  # a hint: every slot up to it is taken
         while True:
             try:
@@ -140,10 +144,7 @@ class BulkStore:
                 break
             except DuplicateKeyError:
                 slot += 1
-        try:
-            await self.outcomes.insert_one({**outcome, "slot": slot})
-        except DuplicateKeyError:
-            pass  # a racing redelivery stored it first; this extra slot only runs the count ahead
+        await self.outcomes.update_one({"_id": outcome["_id"]}, {"$set": {"slot": slot}})
         await self.jobs.update_one({"_id": job["_id"]}, {"$max": {"tallied": slot}})
         return slot
 
