@@ -65,6 +65,7 @@ class Admission:
             seller_messages=seller_messages,
             creator_followers=followers,
             tier=week_tier or self.policy.tier_for(gmv),
+            tier_frozen=week_tier is not None,
             charged_this_week=charge is not None,
         )
 
@@ -80,13 +81,15 @@ class Admission:
     async def _judge_seller_send(self, send: SendMessage) -> Decision:
         party = Party(send.seller_id, send.creator_id, send.command_id)
         week = self.policy.week_of(send.occurred_at)
-        charge = await self.store.charge_made_by(send.command_id)
+        charge, claim, standing = await asyncio.gather(
+            self.store.charge_made_by(send.command_id),
+            self.store.claim_held_by(send.command_id),
+            self.standing(send.seller_id, send.creator_id, week, send.command_id),
+        )
         if charge is not None:  # charged before a crash; the rules were passed then
             return await self._admit_seller_send(send, charge, connected=False)
-        claim = await self.store.claim_held_by(send.command_id)
         while True:
-            if claim is None:
-                standing = await self.standing(send.seller_id, send.creator_id, week, send.command_id)
+            if claim is None:  # else claimed before a crash, under the rules passed then
                 verdict = judge_seller_send(send.kind, standing, self.policy)
                 if isinstance(verdict, Refuse):
                     return self._refused(send, verdict)
@@ -95,18 +98,20 @@ class Admission:
                 claim = await self.store.claim(party, allowance(verdict.tier, week, self.policy), verdict.tier)
                 if claim is None:
                     return self._refused(send, quota_exhausted(verdict.tier, week, self.policy))
-            charge = await self._charge(party, claim, week)
+            charge = await self._charge(party, claim, week, standing)
             if charge is not None:
                 return await self._admit_seller_send(send, charge, connected=False)
             await self.store.release(claim)
             claim = None  # judge again: under the week's frozen tier, or as already charged
+            standing = await self.standing(send.seller_id, send.creator_id, week, send.command_id)
 
-    async def _charge(self, party: Party, claim: Claim, week: Week) -> Charge | None:
+    async def _charge(self, party: Party, claim: Claim, week: Week, standing: Standing) -> Charge | None:
         """Charge with the claim, or None when the claim no longer fits: another send
         froze a different tier for the week, or charged this creator first."""
-        frozen = await self.store.freeze_week_tier(party.seller_id, week.key, claim.tier, party.command_id)
-        if frozen != claim.tier:
-            return None
+        if not (standing.tier_frozen and standing.tier == claim.tier):
+            frozen = await self.store.freeze_week_tier(party.seller_id, week.key, claim.tier, party.command_id)
+            if frozen != claim.tier:
+                return None
         charge = await self.store.record_charge(party, claim, week)
         return charge if charge.command_id == party.command_id else None
 

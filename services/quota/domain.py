@@ -203,6 +203,8 @@ class Standing:
     creator_followers: int | None
     tier: Tier
     """The tier frozen for the week, or the one the latest GMV gives."""
+    tier_frozen: bool
+    """Whether a charge already froze `tier` for the week (R6)."""
     charged_this_week: bool
 
     @property

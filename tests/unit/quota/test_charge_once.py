@@ -77,10 +77,12 @@ async def _run(script: list, rng: random.Random) -> None:
         if isinstance(step, Gmv):
             store.gmv_by_seller[step.seller] = step.amount
         elif isinstance(step, Redecide) and decided:
-            command, first = decided[step.index % len(decided)]
-            again = published(await admission.decide(command))
+            index = step.index % len(decided)
+            command, first = decided[index]
+            again = await admission.decide(command)
             if (charged := published(first).get("OutreachCharged")) is not None:
-                assert again["OutreachCharged"].used == charged.used  # the same charge, not another
+                assert published(again)["OutreachCharged"].used == charged.used  # the same charge, not another
+            decided[index] = (command, again)  # had the first never been stored, this one stands
         elif isinstance(step, list):
             commands = [
                 send(s.seller, s.creator, FIRST_WEEK + timedelta(weeks=s.week, minutes=s.offset_minutes),

@@ -22,7 +22,7 @@ from tests.unit.quota.builders import SMALL
 
 T0, T1, T2, T3 = SMALL.tiers
 WEEK = SMALL.week_of(datetime(2026, 1, 7, tzinfo=UTC))
-FRESH = Standing(connected=False, reply_lifted=False, seller_messages=0, creator_followers=1_000, tier=T1, charged_this_week=False)
+FRESH = Standing(connected=False, reply_lifted=False, seller_messages=0, creator_followers=1_000, tier=T1, tier_frozen=False, charged_this_week=False)
 
 
 def judge(kind: MessageKind = MessageKind.TEXT, **changes: object) -> Admit | Refuse | ChargeFirst:
