@@ -5,6 +5,10 @@ publish; the handlers run it through `decide_once`, so a redelivery replays the 
 decision instead of deciding again (I1, I2).
 """
 
+from typing import Any
+
+from structlog.stdlib import BoundLogger
+
 from im_contracts import (
     CollaborationCommand,
     MessageKind,
@@ -17,7 +21,6 @@ from im_contracts import (
     SendTargetCollaboration,
 )
 from im_contracts.topics import COLLABORATION_EVENTS, SEND_REQUESTED
-from structlog.stdlib import BoundLogger
 
 from services.collaboration_card import domain
 from services.collaboration_card.domain import CardCommand, MessageOutcome, ResponseRefusal, Stamp
@@ -90,7 +93,7 @@ class CardService:
 
     async def follow_outcome(self, event: MessageOutcome) -> Decision:
         """The card's outcome follows its message's: CardDelivered or CardRejected, once."""
-        card = await self.store.find(event.card_id) if event.card_id else None
+        card = await self.store.find(event.card_id)
         if card is None or not domain.is_own_message(card, event):
             self.log.warning(
                 "outcome of a card message this service did not send",
@@ -107,7 +110,7 @@ class CardService:
             outcome=f"{outcome.type}:{event.kind}", outgoing=(Outgoing.of(COLLABORATION_EVENTS, outcome),)
         )
 
-    async def _close_unreceived_sample_request(self, card: dict, rejection: MessageRejected) -> None:
+    async def _close_unreceived_sample_request(self, card: dict[str, Any], rejection: MessageRejected) -> None:
         """The seller never received it, so it cannot stay pending; unless the seller
         already reviewed it, which then stands."""
         holder = await self.store.claim(domain.review_claim_id(card["_id"]), rejection.command_id)

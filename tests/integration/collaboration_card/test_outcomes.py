@@ -7,7 +7,6 @@ import pytest
 
 from im_contracts import MessageKind, MessageRejected, ReasonCode, RejectionStage, SendMessage, new_event_id, parse, utcnow
 from im_contracts.topics import COLLABORATION_EVENTS, SEND_REQUESTED
-from services.collaboration_card import domain
 from services.collaboration_card.service import CardService
 from services.collaboration_card.store import CardStore
 from services.common.idempotency import Decision
