@@ -31,8 +31,9 @@ OUTREACH_PATH = "/v1/sellers/{seller_id}/creators/{creator_id}/outreach"
 
 
 def serves(suite: Suite, service: str, path: str) -> bool:
-    """Whether `service` in this checkout is the real implementation that serves `path`."""
-    return any(getattr(route, "path", None) == path for route in suite.runtimes[service].http_app.routes)
+    """Whether `service` in this checkout is the real implementation that serves `path`
+    (read from its OpenAPI paths: FastAPI includes routers lazily, so `app.routes` may not list them)."""
+    return path in suite.runtimes[service].http_app.openapi()["paths"]
 
 
 # --- commands ------------------------------------------------------------------
