@@ -93,7 +93,10 @@ async def wait_until(condition: Callable[[], Awaitable[T]], timeout: float = DEF
             await asyncio.sleep(0.05)
         return value
 
-    return await asyncio.wait_for(satisfied(), timeout)
+    try:
+        return await asyncio.wait_for(satisfied(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"{condition.__qualname__} still false after {timeout}s") from None
 
 
 async def event(suite: Suite, type_name: str, **fields: Any) -> Any:
@@ -137,21 +140,24 @@ async def conversation(suite: Suite, seller: str, creator: str) -> list[dict[str
 # --- making a creator reachable -------------------------------------------------
 
 
-async def make_reachable(suite: Suite, seller: str, creator: str) -> None:
-    """Give the creator a profile under every tier's follower cap (an unknown profile is above
+async def make_reachable(suite: Suite, seller: str, *creators: str) -> None:
+    """Give each creator a profile under every tier's follower cap (an unknown profile is above
     any cap, R8) and, where quota is real, wait until quota lets the seller reach them."""
-    profile = CreatorProfileUpdated(
-        event_id=new_event_id(),
-        occurred_at=utcnow(),
-        creator_id=creator,
-        nickname=f"nick {creator}",
-        followers=1_000,
-        main_category="Home & Kitchen",
-        sales_gmv_30d=Decimal("100"),
-    )
-    await suite.publish(DIRECTORY_EVENTS, profile)
-    if serves(suite, "quota", OUTREACH_PATH):
-        async with suite.http("quota") as http:
+    for creator in creators:
+        profile = CreatorProfileUpdated(
+            event_id=new_event_id(),
+            occurred_at=utcnow(),
+            creator_id=creator,
+            nickname=f"nick {creator}",
+            followers=1_000,
+            main_category="Home & Kitchen",
+            sales_gmv_30d=Decimal("100"),
+        )
+        await suite.publish(DIRECTORY_EVENTS, profile)
+    if not serves(suite, "quota", OUTREACH_PATH):
+        return
+    async with suite.http("quota") as http:
+        for creator in creators:  # one at a time: polling them all at once only loads the database
 
             async def can_send() -> bool:
                 response = await http.get(f"/v1/sellers/{seller}/creators/{creator}/outreach")

@@ -96,7 +96,7 @@ async def test_cards_beyond_the_weekly_outreach_quota_are_rejected(suite: Suite)
     assert isinstance(limit, int), "T1 has a weekly limit (R6)"
 
     creators = [unique("c") for _ in range(limit + 2)]
-    await asyncio.gather(*(make_reachable(suite, seller, creator) for creator in creators))
+    await make_reachable(suite, seller, *creators)
     outreach = [
         SendMessage(command_id=unique("cmd"), occurred_at=utcnow(), seller_id=seller, creator_id=creator, sender="seller", text="Hello!")
         for creator in creators[:limit]
