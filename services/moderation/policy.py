@@ -50,7 +50,10 @@ class ContentPolicyFile:
         self.path = Path(path)
         self._check_interval = check_interval
         self._clock = clock
-        self._signature = _signature(self.path)
+        try:
+            self._signature = _signature(self.path)  # before reading: a write racing the read changes it again
+        except OSError as exc:
+            raise ContentPolicyError(f"cannot read {self.path}: {exc}") from exc
         self._policy = read_policy(self.path)
         self._checked_at = clock()
 
