@@ -76,7 +76,7 @@ def send_with_text_out_of_bounds(body: dict[str, Any]) -> SendMessage | None:
     characters: that is the sender's content problem (R14), judged in R20's
     order like any other send, not a malformed command."""
     text = body.get("text")
-    if not isinstance(text, str) or 1 <= len(text.strip()) <= MAX_TEXT_LENGTH:
+    if body.get("type") != "SendMessage" or not isinstance(text, str) or 1 <= len(text.strip()) <= MAX_TEXT_LENGTH:
         return None
     try:
         valid = SendMessage.model_validate({**body, "text": "-"})

@@ -54,6 +54,7 @@ def test_other_faults_stay_invalid_commands(changes: dict) -> None:
     assert send_with_text_out_of_bounds({**SEND_BODY, **changes}) is None
 
 
-def test_a_body_without_text_is_malformed() -> None:
-    body = {k: v for k, v in SEND_BODY.items() if k != "text"}
+@pytest.mark.parametrize("missing", ["text", "type"])
+def test_a_body_missing_a_field_is_malformed(missing: str) -> None:
+    body = {k: v for k, v in SEND_BODY.items() if k != missing} | ({"text": "x" * 2001} if missing == "type" else {})
     assert send_with_text_out_of_bounds(body) is None
