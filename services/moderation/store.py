@@ -5,7 +5,9 @@ seller's access) is a sequence of versions; the highest version is the state.
 A version is claimed by inserting `"<subject>#<n>"` as `_id`: inserts against a
 unique key are atomic on FerretDB v1, unlike conditional updates, so two
 commands racing on one subject (a rebalance overlapping the old owner) can never
-both win version n. The loser re-reads and judges again.
+both win version n. The loser re-reads and judges again. A second unique index,
+(subject, command_id), gives each command at most one version, so two
+deliveries of one command racing each other cannot both be stored.
 
 A version remembers the command that made it and the event it published, so a
 command redelivered after a crash between storing its change and storing its
@@ -49,7 +51,9 @@ class ModerationStore:
 
     async def ensure_indexes(self) -> None:
         await self.versions.create_index([("subject", ASCENDING), ("version", DESCENDING)], name="subject_latest")
-        await self.versions.create_index([("subject", ASCENDING), ("command_id", ASCENDING)], name="subject_command")
+        await self.versions.create_index(
+            [("subject", ASCENDING), ("command_id", ASCENDING)], unique=True, name="subject_command"
+        )
         await self.versions.create_index([("seller_id", ASCENDING), ("kind", ASCENDING)], name="seller_kind")
 
     # --- commands ----------------------------------------------------------
@@ -59,10 +63,14 @@ class ModerationStore:
         intent = intent_of(command)
         key = intent.subject.key
         while True:
+            # Latest first, then this command's own version: a concurrent delivery of
+            # the same command that stored its version before `current` was read is
+            # found here; one storing later clashes on the unique indexes below.
+            # Either way every delivery of a command ends in the same decision.
+            current = await self._latest(key)
             applied = await self.versions.find_one({"subject": key, "command_id": command.command_id})
             if applied is not None:
                 return _decision_of(command, applied)
-            current = await self._latest(key)
             known = KnownState(current["state"], _from_micros(current["as_of_us"])) if current else None
             verdict = judge(intent.subject, known, intent.state, command.occurred_at)
             if verdict is Verdict.STALE:
@@ -86,7 +94,7 @@ class ModerationStore:
             try:
                 await self.versions.insert_one(document)
             except DuplicateKeyError:
-                continue  # someone else took this version (maybe this very command): look again
+                continue  # another command took this version, or this command is stored: look again
             return _decision_of(command, document)
 
     # --- reads ---------------------------------------------------------------
