@@ -5,6 +5,8 @@ from typing import Any
 
 from im_contracts import MessageDelivered, SendAdmitted, conversation_id
 
+from services.common.mongo import stored_time
+
 
 def new_message_document(admitted: SendAdmitted, *, seq: int, message_id: str, event_id: str, delivered_at: datetime) -> dict[str, Any]:
     """The stored form of a delivered message; MessageDelivered is rebuilt from it,
@@ -14,7 +16,7 @@ def new_message_document(admitted: SendAdmitted, *, seq: int, message_id: str, e
         "_id": send.command_id,
         "message_id": message_id,
         "event_id": event_id,
-        "delivered_at": delivered_at,
+        "delivered_at": stored_time(delivered_at),
         "conversation_id": conversation_id(send.seller_id, send.creator_id),
         "seq": seq,
         "seller_id": send.seller_id,
@@ -25,7 +27,7 @@ def new_message_document(admitted: SendAdmitted, *, seq: int, message_id: str, e
         "card_id": send.card_id,
         "bulk_id": send.bulk_id,
         "entry_point": str(send.entry_point),
-        "sent_at": send.occurred_at,
+        "sent_at": stored_time(send.occurred_at),
         "quota_charged": admitted.quota_charged,
     }
 
