@@ -53,7 +53,7 @@ class Admission:
         connected, lifted, seller_messages, followers, gmv, week_tier, charge = await asyncio.gather(
             self.store.is_connected(seller_id, creator_id),
             self.store.reply_lifted(conversation),
-            self.store.count_seller_messages(conversation, excluding_command),
+            self.store.count_seller_messages(conversation, self.policy.reply_cap, excluding_command),
             self.store.followers(creator_id),
             self.store.gmv(seller_id),
             self.store.week_tier(seller_id, week.key),

@@ -199,7 +199,7 @@ class Standing:
     connected: bool
     reply_lifted: bool
     seller_messages: int
-    """Seller messages already admitted in the conversation (this send excluded)."""
+    """Seller messages already admitted in the conversation (this send excluded), up to the reply cap."""
     creator_followers: int | None
     tier: Tier
     """The tier frozen for the week, or the one the latest GMV gives."""

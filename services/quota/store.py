@@ -92,11 +92,12 @@ class QuotaStore:
     async def record_seller_message(self, conversation_id: str, command_id: str, at: datetime) -> None:
         await _insert_once(self.seller_messages, {"_id": command_id, "conversation_id": conversation_id, "at": at})
 
-    async def count_seller_messages(self, conversation_id: str, excluding_command: str | None = None) -> int:
+    async def count_seller_messages(self, conversation_id: str, at_most: int, excluding_command: str | None = None) -> int:
+        """Seller messages admitted in the conversation, counted up to `at_most` (the cap)."""
         query: dict[str, Any] = {"conversation_id": conversation_id}
         if excluding_command is not None:
             query["_id"] = {"$ne": excluding_command}
-        return await self.seller_messages.count_documents(query)
+        return await self.seller_messages.count_documents(query, limit=at_most) if at_most else 0
 
     # --- the ledger ---------------------------------------------------------------
 

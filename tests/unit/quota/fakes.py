@@ -61,9 +61,9 @@ class InMemoryQuotaStore:
         await self._interleave()
         self.seller_messages.setdefault(command_id, conversation_id)
 
-    async def count_seller_messages(self, conversation_id: str, excluding_command: str | None = None) -> int:
+    async def count_seller_messages(self, conversation_id: str, at_most: int, excluding_command: str | None = None) -> int:
         await self._interleave()
-        return sum(1 for cmd, conv in self.seller_messages.items() if conv == conversation_id and cmd != excluding_command)
+        return min(at_most, sum(1 for cmd, conv in self.seller_messages.items() if conv == conversation_id and cmd != excluding_command))
 
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
         await self._interleave()
