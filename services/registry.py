@@ -1,18 +1,39 @@
-"""The five services by their deployment name (ports are DESIGN §5's defaults)."""
+"""The five services by deployment name: where each is wired and which topics
+it publishes to (DESIGN §1). Subscriptions are declared by the code itself."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
+
+from im_contracts.topics import (
+    BULK_COMPLETED,
+    COLLABORATION_EVENTS,
+    MODERATION_EVENTS,
+    QUOTA_EVENTS,
+    SEND_ADMITTED,
+    SEND_DELIVERED,
+    SEND_REJECTED,
+    SEND_REQUESTED,
+    SEND_SCREENED,
+)
 
 from services.common.runtime import ServiceRuntime
 
-SERVICES: dict[str, str] = {
-    "messaging": "services.messaging.app",
-    "moderation": "services.moderation.app",
-    "quota": "services.quota.app",
-    "inbox-projection": "services.inbox_projection.app",
-    "collaboration-card": "services.collaboration_card.app",
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    module: str
+    produces: tuple[str, ...]
+
+
+SERVICES: dict[str, ServiceSpec] = {
+    "messaging": ServiceSpec("services.messaging.app", (SEND_DELIVERED, SEND_REQUESTED, BULK_COMPLETED)),
+    "moderation": ServiceSpec("services.moderation.app", (SEND_SCREENED, SEND_REJECTED, MODERATION_EVENTS)),
+    "quota": ServiceSpec("services.quota.app", (SEND_ADMITTED, SEND_REJECTED, QUOTA_EVENTS)),
+    "inbox-projection": ServiceSpec("services.inbox_projection.app", ()),
+    "collaboration-card": ServiceSpec("services.collaboration_card.app", (SEND_REQUESTED, COLLABORATION_EVENTS)),
 }
 
 
 def runtime_factory(name: str) -> Callable[..., ServiceRuntime]:
-    return import_module(SERVICES[name]).create_runtime
+    return import_module(SERVICES[name].module).create_runtime

@@ -1,0 +1,81 @@
+"""The shared consuming path, on FastStream's in-memory TestKafkaBroker:
+poison is dead-lettered and the consumer goes on; transient failures are
+retried; the size limit is enforced before parsing."""
+
+import json
+
+import pytest
+from faststream.kafka import TestKafkaBroker
+from pymongo.errors import AutoReconnect
+
+from im_contracts import DeadLetter, SendMessage
+from im_contracts.topics import DLQ, SEND_REQUESTED
+from im_contracts.unions import SendRequestedMessage
+from services.common.runtime import ServiceRuntime
+from services.common.settings import ServiceSettings
+from tests.contracts.examples import EXAMPLES
+
+
+def make_runtime() -> tuple[ServiceRuntime, list[SendMessage], list[DeadLetter], list[int]]:
+    runtime = ServiceRuntime(
+        ServiceSettings(service_name="unit", max_message_bytes=1024, retry_initial_backoff_seconds=0.001)
+    )
+    handled: list[SendMessage] = []
+    letters: list[DeadLetter] = []
+    failures_left = [0]
+
+    @runtime.subscriber(SEND_REQUESTED)
+    async def handle(send: SendRequestedMessage) -> None:
+        if failures_left[0]:
+            failures_left[0] -= 1
+            raise AutoReconnect("database away")
+        if send.text == "explode":
+            raise RuntimeError("handler bug")
+        handled.append(send)
+
+    @runtime.broker.subscriber(DLQ)
+    async def collect(letter: DeadLetter) -> None:
+        letters.append(letter)
+
+    return runtime, handled, letters, failures_left
+
+
+VALID = EXAMPLES["SendMessage"].model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("body", "error_part"),
+    [
+        (b"not json", "not JSON"),
+        (b"[1, 2]", "not an object"),
+        (json.dumps({"type": "Nope"}).encode(), "schema violation"),
+        (json.dumps({**VALID, "seller_id": "bad id"}).encode(), "schema violation"),
+        (json.dumps({**VALID, "text": "x" * 2000}).encode(), "exceeds"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
+async def test_poison_is_dead_lettered_and_consumer_goes_on(body: bytes, error_part: str) -> None:
+    runtime, handled, letters, _ = make_runtime()
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish(body, SEND_REQUESTED)
+        await broker.publish(VALID, SEND_REQUESTED)
+    assert len(handled) == 1
+    assert len(letters) == 1 and error_part in letters[0].error
+    assert letters[0].payload_bytes() == body
+    assert letters[0].service == "unit" and letters[0].topic == SEND_REQUESTED
+
+
+async def test_handler_bug_is_dead_lettered_not_retried_forever() -> None:
+    runtime, handled, letters, _ = make_runtime()
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish({**VALID, "text": "explode"}, SEND_REQUESTED)
+    assert not handled and "RuntimeError: handler bug" in letters[0].error
+
+
+async def test_transient_failures_are_retried_until_they_pass() -> None:
+    runtime, handled, letters, failures_left = make_runtime()
+    failures_left[0] = 3
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish(VALID, SEND_REQUESTED)
+    assert len(handled) == 1 and not letters
+    assert runtime.health.degraded_reason is None
