@@ -5,14 +5,16 @@
 
 Replays im.send.delivered, im.inbox.commands, im.moderation.events and
 im.directory.events from the beginning of every partition up to the end
-offsets seen when it starts, through the same projection code as the live
-service, into the database `<target-prefix>_inbox_projection` (which must be
-empty). Seller access (SellerAccessChanged) is rebuilt alongside, so the new
-database can serve reads on its own. Progress is reported every few seconds.
+offsets seen when it starts, into the database `<target-prefix>_inbox_projection`
+(which must be empty). Progress is reported every few seconds.
 
-Partitions are replayed concurrently and each in order; the projection does not
-depend on how the topics interleave (see domain.py), so the result equals the
-live projection for the same events.
+The events are folded in memory with the live service's own projection code
+(`change_for`, the row and profile rules of domain.py), each partition in
+order, then every row is written once. A row does not depend on how the topics
+interleave, so the result equals the live projection for the same events.
+Memory holds one row per conversation while it runs. Seller access
+(SellerAccessChanged) is rebuilt alongside, so the new database can serve
+reads on its own.
 
 To switch the service over: stop inbox-projection, run the rebuild, start the
 service with IM_DATABASE_PREFIX=<target-prefix>. Its consumer groups resume
@@ -25,10 +27,10 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from im_contracts import ContractError, SellerAccessChanged, parse
@@ -37,10 +39,12 @@ from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVE
 from services.common.access import SellerAccessView
 from services.common.mongo import create_mongo_client
 from services.inbox_projection.app import InboxSettings
-from services.inbox_projection.projector import Projector
+from services.inbox_projection.domain import Conversation
+from services.inbox_projection.projector import ProjectionFold
 from services.inbox_projection.store import InboxStore
 
 SOURCE_TOPICS = (SEND_DELIVERED, INBOX_COMMANDS, MODERATION_EVENTS, DIRECTORY_EVENTS)
+WRITE_BATCH = 500
 
 
 class TargetNotEmpty(Exception):
@@ -52,20 +56,20 @@ class RebuildProgress:
     totals: dict[str, int]
     replayed: Counter[str] = field(default_factory=Counter)
     invalid: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def done(self) -> int:
-        return sum(self.replayed.values())
-
-    @property
-    def total(self) -> int:
-        return sum(self.totals.values())
+    rows_written: int = 0
+    rows_total: int = 0
 
     def describe(self) -> str:
-        share = 100 if not self.total else self.done * 100 // self.total
+        done, total = sum(self.replayed.values()), sum(self.totals.values())
+        share = 100 if not total else done * 100 // total
         topics = ", ".join(f"{t} {self.replayed[t]}/{n}" for t, n in self.totals.items())
         skipped = sum(self.invalid.values())
-        return f"rebuild: {self.done}/{self.total} records ({share}%): {topics}" + (f"; {skipped} invalid skipped" if skipped else "")
+        text = f"rebuild: {done}/{total} records ({share}%): {topics}"
+        if skipped:
+            text += f"; {skipped} invalid skipped"
+        if self.rows_total:
+            text += f"; rows written {self.rows_written}/{self.rows_total}"
+        return text
 
 
 async def partitions_of(bootstrap_servers: str) -> list[TopicPartition]:
@@ -76,6 +80,10 @@ async def partitions_of(bootstrap_servers: str) -> list[TopicPartition]:
     finally:
         await admin.close()
     return sorted(TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"])
+
+
+def batches(rows: list[Conversation], size: int) -> Iterable[list[Conversation]]:
+    return (rows[i : i + size] for i in range(0, len(rows), size))
 
 
 async def rebuild(
@@ -99,7 +107,6 @@ async def rebuild(
             raise TargetNotEmpty(f"database {target.database_name} already holds a projection; choose a fresh --target-prefix")
         store = InboxStore(db)
         await store.ensure_indexes()
-        projector, access = Projector(store), SellerAccessView(db["seller_access"])
 
         partitions = await partitions_of(settings.kafka_bootstrap_servers)
         await consumer.start()
@@ -109,32 +116,45 @@ async def rebuild(
         await consumer.seek_to_beginning(*partitions)
         progress = RebuildProgress({t: sum(ends[tp] - starts[tp] for tp in partitions if tp.topic == t) for t in SOURCE_TOPICS})
         remaining = {tp for tp in partitions if ends[tp] > starts[tp]}
-
-        async def replay(tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-            for record in records:
-                if record.offset >= ends[tp]:
-                    break
-                try:
-                    event = parse(tp.topic, record.value or b"")
-                except ContractError:
-                    progress.invalid[tp.topic] += 1  # the live service dead-lettered it too
-                else:
-                    if isinstance(event, SellerAccessChanged):
-                        await access.apply(event)
-                    else:
-                        await projector.apply(event)
-                progress.replayed[tp.topic] += 1
+        fold = ProjectionFold()
+        access_changes: list[SellerAccessChanged] = []  # per seller in partition order, as the live service saw them
 
         last_report = time.monotonic()
         while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=2000)
-            await asyncio.gather(*(replay(tp, records) for tp, records in batch.items()))
+            batch = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        break
+                    try:
+                        event = parse(tp.topic, record.value or b"")
+                    except ContractError:
+                        progress.invalid[tp.topic] += 1  # the live service dead-lettered it too
+                    else:
+                        if isinstance(event, SellerAccessChanged):
+                            access_changes.append(event)
+                        else:
+                            fold.apply(event)
+                    progress.replayed[tp.topic] += 1
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
             if time.monotonic() - last_report >= report_every:
                 report(progress.describe())
                 last_report = time.monotonic()
+
+        rows = fold.rows()
+        progress.rows_total = len(rows)
+        await store.insert_profiles(fold.profiles)
+        for chunk in batches(rows, WRITE_BATCH):
+            await store.insert_rows(chunk)
+            progress.rows_written += len(chunk)
+            if time.monotonic() - last_report >= report_every:
+                report(progress.describe())
+                last_report = time.monotonic()
+        access = SellerAccessView(db["seller_access"])
+        for change in access_changes:
+            await access.apply(change)
         report(progress.describe() + f" — done into {target.database_name}")
         return progress
     finally:
@@ -154,7 +174,7 @@ def main() -> None:
         if value
     }
     try:
-        asyncio.run(rebuild(InboxSettings(**overrides), args.target_prefix))
+        asyncio.run(rebuild(InboxSettings(**overrides), args.target_prefix, report=lambda line: print(line, flush=True)))
     except TargetNotEmpty as exc:
         sys.exit(str(exc))
 

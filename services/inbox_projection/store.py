@@ -120,6 +120,11 @@ class InboxStore:
         doc = to_document(row)
         await self.conversations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
+    async def insert_rows(self, rows: list[Conversation]) -> None:
+        """Rows for an empty collection (the rebuild), many per round trip."""
+        if rows:
+            await self.conversations.insert_many([to_document(row) for row in rows], ordered=False)
+
     async def conversations_of(self, creator_id: str) -> list[str]:
         docs = await self.conversations.find({"creator_id": creator_id}, {"_id": 1}).to_list()
         return [d["_id"] for d in docs]
@@ -134,6 +139,12 @@ class InboxStore:
 
     async def profile(self, creator_id: str) -> CreatorProfile | None:
         return profile_from_document(await self.profiles.find_one({"_id": creator_id}))
+
+    async def insert_profiles(self, profiles: dict[str, CreatorProfile]) -> None:
+        if profiles:
+            await self.profiles.insert_many(
+                [{"_id": creator_id, **profile_document(profile)} for creator_id, profile in profiles.items()], ordered=False
+            )
 
     async def save_profile(self, creator_id: str, profile: CreatorProfile) -> None:
         await self.profiles.replace_one({"_id": creator_id}, {"_id": creator_id, **profile_document(profile)}, upsert=True)

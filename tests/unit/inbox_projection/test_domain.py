@@ -16,6 +16,7 @@ from im_contracts import (
     InboxFolder,
     MarkConversationRead,
     MessageDelivered,
+    SellerAccessChanged,
     SellerBlocked,
     SellerUnblocked,
     StarConversation,
@@ -33,7 +34,7 @@ from services.inbox_projection.domain import (
     from_micros,
     micros,
 )
-from services.inbox_projection.projector import change_for
+from services.inbox_projection.projector import ProjectionFold, change_for
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SELLER, CREATOR = "s1", "c1"
@@ -299,3 +300,17 @@ def test_a_row_is_the_same_whatever_the_interleaving_of_topics_and_replays(order
 def test_flag_stamps_order_by_time_then_id() -> None:
     assert Stamp(at(1), "b") > Stamp(at(1), "a") and Stamp(at(2), "a") > Stamp(at(1), "z")
     assert Flag(True, Stamp(at(1), "a")) != Flag(False, Stamp(at(1), "a"))
+
+
+# --- the rebuild's in-memory fold ------------------------------------------------------------
+
+
+def test_the_fold_builds_the_rows_the_live_changes_build() -> None:
+    other_creator_profile = profile(9).model_copy(update={"creator_id": "c-nobody"})
+    events = [profile(0.5, followers=5), delivered(1, "creator", 1), command(StarConversation, 2), profile(3, followers=7), delivered(2, "seller", 4), other_creator_profile]
+    fold = ProjectionFold()
+    assert [fold.apply(e) for e in events] == [True] * len(events)
+    assert not fold.apply(SellerAccessChanged(event_id="a", occurred_at=at(5), command_id="x", seller_id=SELLER, status="active"))
+    (row,) = fold.rows()  # a profile alone never makes a row
+    assert to_document(row) == to_document(apply(*events[:-1]))
+    assert row.profile is not None and row.profile.followers == 7
