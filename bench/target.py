@@ -9,14 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from im_contracts.topics import ALL_TOPICS
+from im_contracts.topics import ALL_TOPICS, SEND_ADMITTED, SEND_REQUESTED, SEND_SCREENED
 
 from services.registry import SERVICES, runtime_factory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The send pipeline's consumer groups under `make run` (group prefix "im") and what each reads.
+PIPELINE_GROUPS = {"im.moderation": SEND_REQUESTED, "im.quota": SEND_SCREENED, "im.messaging": SEND_ADMITTED}
 SERVICE_OFFSETS = {"messaging": 1, "moderation": 2, "quota": 3, "inbox-projection": 4, "collaboration-card": 5}
 
 
@@ -92,6 +95,37 @@ class Target:
         finally:
             await admin.close()
         return [t for t in ALL_TOPICS if t not in existing]
+
+    async def pipeline_lag(self) -> dict[str, int]:
+        """Records each pipeline stage still has to read (a previous run's backlog)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka)
+        await admin.start()
+        await consumer.start()
+        try:
+            lag: dict[str, int] = {}
+            for group, topic in PIPELINE_GROUPS.items():
+                committed = await admin.list_consumer_group_offsets(group)
+                partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+                ends = await consumer.end_offsets(partitions)
+                lag[group] = sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+            return lag
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    async def wait_for_quiet_pipeline(self, timeout: float, log=print) -> dict[str, int]:
+        """Wait (up to ``timeout``) until no stage has a backlog; returns the lag at the start."""
+        first = lag = await self.pipeline_lag()
+        deadline = asyncio.get_running_loop().time() + timeout
+        if any(first.values()):
+            log(f"waiting for the pipeline's backlog to drain (up to {timeout:.0f} s): {first}")
+        while any(lag.values()) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1)
+            lag = await self.pipeline_lag()
+        if any(lag.values()):
+            log(f"warning: the pipeline still has a backlog {lag}; measurements include it")
+        return first
 
     async def http_paths(self, service: str) -> set[str]:
         """The HTTP paths the running service serves (from its OpenAPI document)."""
