@@ -32,6 +32,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--baseline-max-rate", type=float, default=64000, help="highest relay rate tried")
     p.add_argument("--relay-mode", choices=("batch", "per-message"), default="batch",
                    help="batch: commit per fetch (the physical limit); per-message: ack and commit each record like one handler")
+    p.add_argument("--relay-fetch-wait-ms", type=int, default=500, help="the relay consumers' fetch_max_wait_ms (500: aiokafka's default, as in the services)")
+    p.add_argument("--max-step-downs", type=int, default=3, help="halvings of --start-rate tried when even it diverges")
     p.add_argument("--divergence-factor", type=float, default=10, help="diverged when p99 > this times the low-load p99")
     p.add_argument("--divergence-floor-ms", type=float, default=25, help="... and above this many ms")
     p.add_argument("--pairs", type=int, default=100, help="conversations opened by creators before the ramp (the warm-up burst)")
@@ -61,6 +63,8 @@ def options_from(args: argparse.Namespace) -> phases.Options:
         baseline_seconds=args.baseline_seconds,
         baseline_max_rate=args.baseline_max_rate,
         relay_mode=args.relay_mode,
+        relay_fetch_wait_ms=args.relay_fetch_wait_ms,
+        max_step_downs=args.max_step_downs,
         divergence=DivergenceRule(latency_factor=args.divergence_factor, floor_ms=args.divergence_floor_ms),
         pairs=args.pairs,
         sellers=args.sellers,
@@ -108,6 +112,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     pids = target.service_pids()
     results["meta"]["pipeline_lag_at_start"] = await target.wait_for_quiet_pipeline(300)
+    results["meta"]["documents_at_start"] = await target.database_sizes()
     print(f"bench run {run_id} against {target.kafka} and services at {target.url('messaging')}..+4 (pids {pids})")
     if "baseline" not in skip:
         print(f"raw relay baseline ({options.relay_mode}, 3 hops, {phases.PARTITIONS} partitions):")
@@ -118,6 +123,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if "inbox" not in skip:
         print("inbox reads:")
         results["inbox_reads"] = await phases.measure_inbox_reads(target, options, run_id)
+    results["meta"]["documents_at_end"] = await target.database_sizes()
     results["meta"]["load_after"] = load_average()
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)
     return results

@@ -40,12 +40,14 @@ class Options:
     duration: float = 12.0  # seconds at each fixed load
     step_seconds: float = 6.0  # seconds at each load between and above them
     start_rate: float = 5.0  # the low load whose p99 is the reference
+    max_step_downs: int = 3  # halvings of the start rate tried when even it diverges
     growth: float = 1.5
     max_rate: float = 6000.0
     baseline_seconds: float = 5.0
     baseline_growth: float = 2.0
     baseline_max_rate: float = 64000.0
     relay_mode: str = "batch"
+    relay_fetch_wait_ms: int = 500  # aiokafka's default, which the services use
     divergence: DivergenceRule = field(default_factory=DivergenceRule)
     pairs: int = 100
     sellers: int = 20
@@ -68,6 +70,7 @@ def step_line(kind: str, result: StepResult) -> str:
 
 
 MIN_STEP_SAMPLES = 60  # a low-rate step runs long enough to give its percentiles this many outcomes
+STEP_DOWN_SAMPLES = 30  # the same for the steps below the start rate, when even that diverged
 
 
 def plan_for(loads: list[float], start: float, growth: float, limit: float, fixed_seconds: float, other_seconds: float) -> list[StepPlan]:
@@ -81,16 +84,18 @@ def plan_for(loads: list[float], start: float, growth: float, limit: float, fixe
 
 def ramp_summary(plan: list[StepPlan], steps: list[StepResult]) -> dict[str, Any]:
     best = max_sustained(steps)
-    first_diverged = next((s for s in steps if s.diverged), None)
+    above = [s for s in steps if s.diverged and (best is None or s.offered_rate > best.offered_rate)]
+    first_diverged = min(above, key=lambda s: s.offered_rate, default=None)
+    held = sorted((s for s in steps if s.diverged is None and s.latency), key=lambda s: s.offered_rate)
     ran = {s.offered_rate for s in steps}
     return {
-        "steps": [s.to_dict() for s in steps],
+        "steps": [s.to_dict() for s in sorted(steps, key=lambda s: s.offered_rate)],
         "max_sustained_rate": best.offered_rate if best else None,
         "max_sustained_out_rate": best.delivered_rate if best else None,
         "first_diverged": first_diverged.to_dict() if first_diverged else None,
         "bench_bound": bool(first_diverged and first_diverged.diverged and "bench-bound" in first_diverged.diverged),
         "not_run_fixed_loads": [p.rate for p in plan if p.fixed and p.rate not in ran],
-        "low_load_p99_ms": steps[0].latency.p99 if steps and steps[0].latency else None,
+        "low_load_p99_ms": held[0].latency.p99 if held else None,
     }
 
 
@@ -111,7 +116,7 @@ async def measure_baseline(target: Target, options: Options, run_id: str, log=pr
 
     plan = plan_for(options.loads, min(options.loads), options.baseline_growth, options.baseline_max_rate,
                     options.baseline_seconds, options.baseline_seconds)
-    async with bench_topics(target.kafka, topics, PARTITIONS), relay_processes(target.kafka, topics, run_id, options.relay_mode):
+    async with bench_topics(target.kafka, topics, PARTITIONS), relay_processes(target.kafka, topics, run_id, options.relay_mode, options.relay_fetch_wait_ms):
         tracker = Tracker()
         sink = Sink(target.kafka, [topics[-1]], f"bench.{run_id}.relay-sink", tracker,
                     lambda record: (cid, None) if (cid := command_id_of(record.value)) else None)
@@ -127,6 +132,7 @@ async def measure_baseline(target: Target, options: Options, run_id: str, log=pr
             await sink.stop()
             await producer.stop()
     return {"status": "ok", "hops": len(topics) - 1, "partitions": PARTITIONS, "mode": options.relay_mode,
+            "fetch_max_wait_ms": options.relay_fetch_wait_ms,
             "send_errors": load.send_errors, **ramp_summary(plan, steps)}
 
 
@@ -239,7 +245,11 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
                 visibility.plan_step(number, round(planned.rate * planned.seconds))
             return await load.step(number, planned.rate, planned.seconds)
 
-        steps = await ramp(plan, step, options.divergence, lambda r: log(step_line("pipeline", r)))
+        steps = await ramp(
+            plan, step, options.divergence, lambda r: log(step_line("pipeline", r)),
+            step_down=lambda rate: StepPlan(rate, max(options.step_seconds, STEP_DOWN_SAMPLES / rate), False),
+            max_step_downs=options.max_step_downs,
+        )
         result.update(ramp_summary(plan, steps))
         result["send_errors"] = load.send_errors
         result["rejections_by_reason"] = _rejections(tracker)

@@ -47,14 +47,14 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, topics: list[str], timeo
 
 
 @contextlib.asynccontextmanager
-async def relay_processes(bootstrap: str, topics: list[str], run_id: str, mode: str) -> AsyncIterator[list[int]]:
+async def relay_processes(bootstrap: str, topics: list[str], run_id: str, mode: str, fetch_wait_ms: int) -> AsyncIterator[list[int]]:
     """Start one relay process per hop, wait until each owns its partitions."""
     env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'contracts'}"}
     processes: list[asyncio.subprocess.Process] = []
     try:
         for hop, (source, dest) in enumerate(zip(topics, topics[1:])):
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.relay_hop", bootstrap, source, dest, f"bench.{run_id}.hop{hop}", mode,
+                sys.executable, "-m", "bench.relay_hop", bootstrap, source, dest, f"bench.{run_id}.hop{hop}", mode, str(fetch_wait_ms),
                 stdout=asyncio.subprocess.PIPE, env=env, cwd=REPO_ROOT,
             )
             processes.append(process)

@@ -2,7 +2,7 @@
 consume, produce the same bytes to the next topic (acks=all, idempotent),
 commit once the produce is acknowledged. No parsing, no database.
 
-    python -m bench.relay_hop BOOTSTRAP SOURCE DEST GROUP [batch|per-message]
+    python -m bench.relay_hop BOOTSTRAP SOURCE DEST GROUP [batch|per-message] [FETCH_MAX_WAIT_MS]
 
 ``batch`` relays what one fetch returned and commits once (the physical limit
 of an at-least-once relay); ``per-message`` waits for each record's ack and
@@ -40,13 +40,14 @@ async def relay_each(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, des
                 await consumer.commit({TopicPartition(partition.topic, partition.partition): record.offset + 1})
 
 
-async def main(bootstrap: str, source: str, dest: str, group: str, mode: str) -> None:
+async def main(bootstrap: str, source: str, dest: str, group: str, mode: str, fetch_wait_ms: int) -> None:
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
+        source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_wait_ms,
     )
     producer = new_producer(bootstrap)
     await producer.start()
@@ -64,6 +65,7 @@ async def main(bootstrap: str, source: str, dest: str, group: str, mode: str) ->
 if __name__ == "__main__":
     bootstrap, source, dest, group = sys.argv[1:5]
     mode = sys.argv[5] if len(sys.argv) > 5 else "batch"
+    fetch_wait_ms = int(sys.argv[6]) if len(sys.argv) > 6 else 500
     if mode not in ("batch", "per-message"):
         sys.exit(f"unknown mode {mode!r}")
-    asyncio.run(main(bootstrap, source, dest, group, mode))
+    asyncio.run(main(bootstrap, source, dest, group, mode, fetch_wait_ms))

@@ -87,6 +87,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"took {meta['seconds']:.0f} s. Command: `{meta['command']}`.",
         "",
         *([f"> {meta['note']}", ""] if meta.get("note") else []),
+        "Documents in the suite's databases at the start: "
+        + (", ".join(f"{k} {v:,}" for k, v in meta.get("documents_at_start", {}).items() if v) or "none")
+        + f"; pipeline backlog at the start: {meta.get('pipeline_lag_at_start')}.",
+        "",
         "## Summary",
         "",
         "| measure | result | target |",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pymongo import AsyncMongoClient
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -126,6 +127,21 @@ class Target:
         if any(lag.values()):
             log(f"warning: the pipeline still has a backlog {lag}; measurements include it")
         return first
+
+    async def database_sizes(self, prefix: str = "im_") -> dict[str, int]:
+        """Documents per collection of the suite's databases: on a database
+        that scans whole collections, latency grows with them."""
+        client = AsyncMongoClient(self.mongodb_uri, serverSelectionTimeoutMS=5_000)
+        sizes: dict[str, int] = {}
+        try:
+            for name in sorted(await client.list_database_names()):
+                if name.startswith(prefix):
+                    db = client[name]
+                    for collection in sorted(await db.list_collection_names()):
+                        sizes[f"{name}.{collection}"] = await db[collection].estimated_document_count()
+        finally:
+            await client.close()
+        return sizes
 
     async def http_paths(self, service: str) -> set[str]:
         """The HTTP paths the running service serves (from its OpenAPI document)."""
