@@ -26,7 +26,7 @@ from bench import inbox_reads
 from bench.loadgen import Load, Sink, StepPlan, Tracker, command_id_of, new_producer, ramp
 from bench.pipeline import PipelineMix
 from bench.relay import bench_topics, relay_processes, relay_topics
-from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates
+from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates, rate_text
 from bench.target import MemorySampler, Target, consumes, memory_kib, reset_peak_rss
 
 PARTITIONS = 6  # as services.common.topics creates the im.* topics
@@ -65,7 +65,7 @@ def step_line(kind: str, result: StepResult) -> str:
     lat = result.latency
     latency = f"p50 {lat.p50:7.1f}  p95 {lat.p95:7.1f}  p99 {lat.p99:7.1f} ms" if lat else "no outcomes"
     verdict = f"  DIVERGED: {result.diverged}" if result.diverged else ""
-    return (f"  {kind:8} offered {result.offered_rate:8.0f}/s  out {result.delivered_rate:8.0f}/s  "
+    return (f"  {kind:8} offered {rate_text(result.offered_rate):>8}/s  out {rate_text(result.delivered_rate):>8}/s  "
             f"{latency}  rejected {result.rejected}{verdict}")
 
 

@@ -84,19 +84,24 @@ class DivergenceRule:
 
     def reason(self, step: StepResult, reference_p99_ms: float | None) -> str | None:
         if step.achieved_offer_rate < self.min_offer_ratio * step.offered_rate:
-            return f"load generator reached only {step.achieved_offer_rate:.0f}/s (bench-bound)"
+            return f"load generator reached only {rate_text(step.achieved_offer_rate)}/s (bench-bound)"
         if step.aborted:
             return "backlog kept growing; step aborted"
         if step.latency is None:
             return "nothing came out"
         if step.delivered_rate < self.min_delivery_ratio * step.offered_rate:
             return (
-                f"{step.delivered_rate:.0f}/s came out, below {self.min_delivery_ratio:.0%} "
-                f"of {step.offered_rate:.0f}/s offered"
+                f"{rate_text(step.delivered_rate)}/s came out, below {self.min_delivery_ratio:.0%} "
+                f"of {rate_text(step.offered_rate)}/s offered"
             )
         if reference_p99_ms is not None and step.latency.p99 > self.p99_limit(reference_p99_ms):
             return f"p99 {step.latency.p99:.1f} ms > {self.p99_limit(reference_p99_ms):.1f} ms"
         return None
+
+
+def rate_text(rate: float) -> str:
+    """A message rate for people: 1,500 / 225 / 2.5 / 0.625."""
+    return f"{rate:,.0f}" if rate >= 10 else f"{rate:.3g}"
 
 
 def max_sustained(steps: Iterable[StepResult]) -> StepResult | None:

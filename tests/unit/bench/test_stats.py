@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.loadgen import command_id_of
-from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, percentile, ramp_rates
+from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, percentile, ramp_rates, rate_text
 
 
 def step(rate: float, *, p99: float = 10.0, out: float | None = None, generated: float | None = None, aborted: bool = False) -> StepResult:
@@ -90,3 +90,7 @@ def test_command_id_is_read_without_parsing_the_whole_body() -> None:
     assert command_id_of(b'{"type":"MessageDelivered","command_id":"c-1","seq":3}') == "c-1"
     assert command_id_of(b'{"command_id": "c-2"}') == "c-2"
     assert command_id_of(b"not json") is None
+
+
+def test_rates_read_well_at_both_ends() -> None:
+    assert [rate_text(r) for r in (1500, 225, 10, 2.5, 0.625)] == ["1,500", "225", "10", "2.5", "0.625"]
