@@ -1,12 +1,39 @@
-"""Collaboration-card subscribers."""
+"""Collaboration-card subscribers: card commands, and the outcomes of the card messages."""
 
-from im_contracts import CollaborationCommand
-from im_contracts.topics import COLLABORATION_COMMANDS
+from faststream.kafka import KafkaMessage
 
+from im_contracts import CollaborationCommand, SendDeliveredMessage, SendRejectedMessage
+from im_contracts.topics import COLLABORATION_COMMANDS, SEND_DELIVERED, SEND_REJECTED
+
+from services.collaboration_card import domain
+from services.collaboration_card.domain import MessageOutcome
+from services.collaboration_card.service import CardService
+from services.common.idempotency import Decision
 from services.common.runtime import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime, service: CardService) -> None:
+    async def publish(decision: Decision, msg: KafkaMessage) -> None:
+        await runtime.publisher.send(decision.outgoing, msg.correlation_id)
+        runtime.metrics.outcomes.labels(decision.outcome).inc()
+
+    async def follow(event: MessageOutcome, msg: KafkaMessage) -> None:
+        if not domain.is_card_message(event):
+            return
+        decision = await runtime.decisions.decide_once(
+            domain.outcome_key(event.command_id), lambda: service.follow_outcome(event)
+        )
+        await publish(decision, msg)
+
     @runtime.subscriber(COLLABORATION_COMMANDS, title="collaboration:commands")
-    async def on_command(command: CollaborationCommand) -> None:
-        runtime.metrics.outcomes.labels("received").inc()
+    async def on_command(command: CollaborationCommand, msg: KafkaMessage) -> None:
+        decision = await runtime.decisions.decide_once(command.command_id, lambda: service.decide(command))
+        await publish(decision, msg)
+
+    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="collaboration:card-delivered")
+    async def on_delivered(event: SendDeliveredMessage, msg: KafkaMessage) -> None:
+        await follow(event, msg)
+
+    @runtime.subscriber(SEND_REJECTED, purpose="rejected", title="collaboration:card-rejected")
+    async def on_rejected(event: SendRejectedMessage, msg: KafkaMessage) -> None:
+        await follow(event, msg)
