@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases, report
+from bench.inbox_reads import ReadBudget
 from bench.stats import DivergenceRule
 from bench.target import REPO_ROOT, SuiteNotRunning, Target
 
@@ -39,12 +40,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pairs", type=int, default=100, help="conversations opened by creators before the ramp (the warm-up burst)")
     p.add_argument("--sellers", type=int, default=20, help="T3 sellers in the mix")
     p.add_argument("--inbox-samples", type=int, default=100, help="messages per step polled until the inbox row shows them")
-    p.add_argument("--inbox-rows", type=int, default=100_000, help="rows seeded for the inbox reads")
+    p.add_argument("--inbox-rows", type=int, default=20_000, help="rows seeded for the inbox reads")
     p.add_argument("--inbox-seller-rows", type=int, default=None, help="the big seller's conversations (default: a tenth of the rows)")
     p.add_argument("--full", action="store_true", help="1,000,000 inbox rows with 100,000 for one seller (seeding takes minutes, once)")
     p.add_argument("--reseed-inbox", action="store_true", help="rewrite the inbox seed even if a complete one exists")
-    p.add_argument("--read-repeats", type=int, default=100, help="timed requests per inbox query")
-    p.add_argument("--read-budget", type=float, default=10, help="seconds per inbox query after which it stops repeating (min 3 requests)")
+    p.add_argument("--read-repeats", type=int, default=100, help="timed requests per inbox query at most")
+    p.add_argument("--read-budget", type=float, default=10, help="seconds per inbox query after which it stops repeating")
+    p.add_argument("--inbox-budget", type=float, default=120, help="seconds for all inbox queries; the rest are skipped")
     p.add_argument("--skip", default="", help="comma list of phases to skip: baseline,pipeline,inbox")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="where results go")
     return p.parse_args(argv)
@@ -72,8 +74,7 @@ def options_from(args: argparse.Namespace) -> phases.Options:
         inbox_rows=rows,
         inbox_seller_rows=seller_rows,
         reseed_inbox=args.reseed_inbox,
-        read_repeats=args.read_repeats,
-        read_budget_seconds=args.read_budget,
+        read_budget=ReadBudget(repeats=args.read_repeats, per_query_seconds=args.read_budget, phase_seconds=args.inbox_budget),
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.inbox_rows import ROW_COLLECTION, ROW_FORMAT, inbox_row
+from bench.inbox_rows import ROW_COLLECTION, inbox_row, row_format
 from bench.stats import LatencySummary
 from bench.target import REPO_ROOT, Target
 
@@ -38,7 +38,7 @@ class SeedPlan:
 
     @property
     def prefix(self) -> str:
-        return f"bench_inbox_{self.rows}_{self.big_seller_rows}_{ROW_FORMAT.replace('-', '_')}"
+        return f"bench_inbox_{self.rows}_{self.big_seller_rows}_{row_format()}"
 
     @property
     def database(self) -> str:
@@ -56,7 +56,7 @@ async def seed(target: Target, plan: SeedPlan, *, reseed: bool = False, log=prin
         await client.drop_database(plan.database)
         started = time.perf_counter()
         rows = db[ROW_COLLECTION]
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = datetime.now(UTC)
         # One writer: FerretDB's SQLite backend takes one write at a time
         # (measured: ~2,300 rows/s, and no faster with concurrent writers).
         queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=4)
@@ -162,29 +162,49 @@ def read_queries() -> dict[str, list[tuple[str, str]]]:
     return {**folders, **combined}
 
 
-async def time_reads(url: str, *, repeats: int, budget_seconds: float, limit: int = 20) -> dict[str, Any]:
-    """Sequential timed GETs of every query (first page, then the second page of
-    the messages folder through its cursor, then the counts). Each query gets
-    up to ``repeats`` requests, fewer (at least 3) once ``budget_seconds`` are
-    spent: on a database that scans whole collections one read can take seconds."""
+@dataclass(frozen=True)
+class ReadBudget:
+    repeats: int = 100  # timed requests per query at most
+    per_query_seconds: float = 10.0  # a query stops repeating after this (it keeps at least one sample)
+    phase_seconds: float = 120.0  # queries not started by then are skipped
+    request_timeout_seconds: float = 120.0
+
+
+async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[str, Any]:
+    """Sequential timed GETs of every query: each folder's first page, the
+    messages folder's second page through its cursor, combined filters, then
+    the counts. On a database that scans whole collections one read can take
+    seconds, so every query and the phase are time-boxed; the first request
+    of a query is dropped as warm-up when more than three were made."""
     base = f"{url}/v1/sellers/{BIG_SELLER}"
     results: dict[str, Any] = {}
-    async with httpx.AsyncClient(timeout=300) as http:
+    phase_ends = time.perf_counter() + budget.phase_seconds
+    async with httpx.AsyncClient(timeout=budget.request_timeout_seconds) as http:
         async def timed(name: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
-            answer = await http.get(path, params=params)  # warms caches and the connection
-            if answer.status_code != 200:
-                results[name] = {"error": f"HTTP {answer.status_code}: {answer.text[:200]}"}
+            if time.perf_counter() > phase_ends:
+                results[name] = {"skipped": f"the phase's {budget.phase_seconds:.0f} s were spent"}
                 return None
             seconds: list[float] = []
-            spent_until = time.perf_counter() + budget_seconds
-            while len(seconds) < repeats and (len(seconds) < 3 or time.perf_counter() < spent_until):
+            query_ends = time.perf_counter() + budget.per_query_seconds
+            body: Any = None
+            while len(seconds) < budget.repeats:
                 started = time.perf_counter()
-                answer = await http.get(path, params=params)
+                try:
+                    answer = await http.get(path, params=params)
+                except httpx.TimeoutException:
+                    results[name] = {"error": f"no answer within {budget.request_timeout_seconds:.0f} s"}
+                    return None
+                if answer.status_code != 200:
+                    results[name] = {"error": f"HTTP {answer.status_code}: {answer.text[:200]}"}
+                    return None
                 seconds.append(time.perf_counter() - started)
-            body = answer.json()
-            summary = LatencySummary.of_seconds(seconds)
-            results[name] = {"p50_ms": summary.p50, "p99_ms": summary.p99, "max_ms": summary.max, "requests": len(seconds),
-                             "items": len(body.get("items", [])) if isinstance(body, dict) and "items" in body else None}
+                body = answer.json()
+                if time.perf_counter() > min(query_ends, phase_ends):
+                    break
+            timed_seconds = seconds[1:] if len(seconds) > 3 else seconds
+            summary = LatencySummary.of_seconds(timed_seconds)
+            results[name] = {"p50_ms": summary.p50, "p99_ms": summary.p99, "max_ms": summary.max, "requests": len(timed_seconds),
+                             "items": len(body["items"]) if isinstance(body, dict) and "items" in body else None}
             return body
 
         for name, params in read_queries().items():

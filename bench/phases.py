@@ -23,6 +23,7 @@ from im_contracts.topics import (
 )
 
 from bench import inbox_reads
+from bench.inbox_rows import RowFormatUnknown, row_format
 from bench.loadgen import Load, Sink, StepPlan, Tracker, command_id_of, new_producer, ramp
 from bench.pipeline import PipelineMix
 from bench.relay import bench_topics, relay_processes, relay_topics
@@ -52,11 +53,10 @@ class Options:
     pairs: int = 100
     sellers: int = 20
     inbox_samples: int = 100  # per step
-    inbox_rows: int = 100_000
-    inbox_seller_rows: int = 10_000
+    inbox_rows: int = 20_000
+    inbox_seller_rows: int = 2_000
     reseed_inbox: bool = False
-    read_repeats: int = 100
-    read_budget_seconds: float = 10.0  # per query; at least 3 requests each
+    read_budget: inbox_reads.ReadBudget = field(default_factory=inbox_reads.ReadBudget)
     bulk_timeout: float = 120.0
     backlog_timeout: float = 180.0  # after the ramp, wait this long for the last outcomes
 
@@ -381,12 +381,18 @@ async def measure_inbox_reads(target: Target, options: Options, run_id: str, log
     if INBOX_PATH not in paths:
         return {"status": "n/a", "reason": f"inbox-projection serves no {INBOX_PATH} yet"}
     plan = inbox_reads.SeedPlan(rows=options.inbox_rows, big_seller_rows=options.inbox_seller_rows)
+    try:
+        row_format()
+    except RowFormatUnknown as exc:
+        return {"status": "n/a", "reason": str(exc)}
     log(f"  inbox    seeding {plan.rows:,} rows ({plan.big_seller_rows:,} for one seller) into {plan.database} ...")
     seeded = await inbox_reads.seed(target, plan, reseed=options.reseed_inbox, log=log)
     async with inbox_reads.inbox_service(target, plan, run_id) as url:
-        reads = await inbox_reads.time_reads(url, repeats=options.read_repeats, budget_seconds=options.read_budget_seconds)
+        reads = await inbox_reads.time_reads(url, options.read_budget)
     for name, value in reads.items():
-        log(f"  inbox    {name:55} " + (f"p50 {value['p50_ms']:6.1f}  p99 {value['p99_ms']:6.1f} ms" if "p50_ms" in value else value["error"]))
+        log(f"  inbox    {name:55} " + (
+            f"p50 {value['p50_ms']:8.1f}  p99 {value['p99_ms']:8.1f} ms ({value['requests']} requests)" if "p50_ms" in value
+            else value.get("error") or value.get("skipped")))
     return {"status": "ok", "served_by": "a separate inbox-projection process (this checkout) on the seeded prefix",
             "database": plan.database, "rows": plan.rows, "seller_conversations": plan.big_seller_rows,
             "seed": seeded, "reads": reads}
