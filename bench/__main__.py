@@ -114,6 +114,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pids = target.service_pids()
     results["meta"]["pipeline_lag_at_start"] = await target.wait_for_quiet_pipeline(300)
     results["meta"]["documents_at_start"] = await target.database_sizes()
+    results["meta"]["consumer_lag_at_start"] = await target.consumer_lag()
     print(f"bench run {run_id} against {target.kafka} and services at {target.url('messaging')}..+4 (pids {pids})")
     if "baseline" not in skip:
         print(f"raw relay baseline ({options.relay_mode}, 3 hops, {phases.PARTITIONS} partitions):")

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from aiokafka import ConsumerRecord
 
-from im_contracts import ContractModel, SendMessage, kafka_key, utcnow
+from im_contracts import BulkSendMessage, ContractModel, SendMessage, kafka_key, utcnow
 from im_contracts.topics import (
     BULK_COMPLETED,
     BULK_REQUESTED,
@@ -206,18 +206,16 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
     times a 500-creator bulk send and keeps the services' memory peaks."""
     mix = PipelineMix(run_id, sellers=options.sellers, pairs=options.pairs)
     tracker = Tracker()
-    bulk_done: dict[str, asyncio.Future[tuple[float, dict[str, Any]]]] = {}
+    bulk = BulkWatch(mix.bulk())
 
     def read_outcome(record: ConsumerRecord) -> tuple[str, str | None] | None:
         if record.topic == BULK_COMPLETED:
-            body = json.loads(record.value)
-            waiter = bulk_done.get(body.get("command_id"))
-            if waiter and not waiter.done():
-                waiter.set_result((time.perf_counter(), body))
+            bulk.completed(json.loads(record.value))
             return None
         command_id = command_id_of(record.value)
         if command_id is None:
             return None
+        bulk.fan_out_outcome(command_id)
         return command_id, (rejected_reason(record) if record.topic == SEND_REJECTED else None)
 
     sink = Sink(target.kafka, [SEND_DELIVERED, SEND_REJECTED, BULK_COMPLETED], f"bench.{run_id}.pipeline-sink", tracker, read_outcome)
@@ -259,7 +257,7 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
             result["inbox_visible"] = {str(s.offered_rate): visibility.summary(n) for n, s in enumerate(steps)}
         else:
             result["inbox_visible"] = {"status": "n/a", "reason": f"inbox-projection serves no {CONVERSATION_PATH} yet"}
-        result["bulk"] = await _bulk(target, mix, producer, bulk_done, options.bulk_timeout, log)
+        result["bulk"] = await _bulk(target, bulk, producer, options.bulk_timeout, log)
         await sampler.stop()
         result["memory"] = _memory(pids, sampler, peaks_reset)
     finally:
@@ -332,22 +330,41 @@ async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 6
     return "all T3" if not pending else f"{len(pending)} sellers not T3 after {timeout:.0f} s"
 
 
-async def _bulk(target: Target, mix: PipelineMix, producer, bulk_done, timeout: float, log) -> dict[str, Any]:
+class BulkWatch:
+    """One bulk send: its fan-out's outcomes as they come, then its completion."""
+
+    def __init__(self, command: BulkSendMessage) -> None:
+        self.command = command
+        self._fan_out_prefix = f"{command.command_id}:"
+        self.outcomes = 0
+        self.done: asyncio.Future[tuple[float, dict[str, Any]]] | None = None
+
+    def fan_out_outcome(self, command_id: str) -> None:
+        if command_id.startswith(self._fan_out_prefix):
+            self.outcomes += 1
+
+    def completed(self, body: dict[str, Any]) -> None:
+        if self.done is not None and not self.done.done() and body.get("command_id") == self.command.command_id:
+            self.done.set_result((time.perf_counter(), body))
+
+
+async def _bulk(target: Target, bulk: BulkWatch, producer, timeout: float, log) -> dict[str, Any]:
     if not consumes("messaging", BULK_REQUESTED):
         return {"status": "n/a", "reason": f"messaging does not consume {BULK_REQUESTED} on this build"}
-    command = mix.bulk()
-    waiter: asyncio.Future[tuple[float, dict[str, Any]]] = asyncio.get_running_loop().create_future()
-    bulk_done[command.command_id] = waiter
+    creators = len(bulk.command.creator_ids)
+    bulk.done = asyncio.get_running_loop().create_future()
     started = time.perf_counter()
-    await _publish(producer, BULK_REQUESTED, [command])
+    await _publish(producer, BULK_REQUESTED, [bulk.command])
     try:
-        finished, body = await asyncio.wait_for(waiter, timeout)
+        finished, body = await asyncio.wait_for(bulk.done, timeout)
     except TimeoutError:
-        return {"status": "timeout", "reason": f"no {BULK_COMPLETED} within {timeout:.0f} s", "creators": len(command.creator_ids)}
+        log(f"  bulk     {creators} creators: no {BULK_COMPLETED} within {timeout:.0f} s ({bulk.outcomes} fan-out outcomes seen)")
+        return {"status": "timeout", "creators": creators, "fan_out_outcomes_seen": bulk.outcomes,
+                "reason": f"no {BULK_COMPLETED} within {timeout:.0f} s; {bulk.outcomes} of {creators} fan-out outcomes seen"}
     seconds = round(finished - started, 3)
-    log(f"  bulk     {len(command.creator_ids)} creators: completed in {seconds:.2f} s "
+    log(f"  bulk     {creators} creators: completed in {seconds:.2f} s "
         f"(delivered {body.get('delivered')}, rejected {body.get('rejected')})")
-    return {"status": "ok", "creators": len(command.creator_ids), "seconds": seconds,
+    return {"status": "ok", "creators": creators, "seconds": seconds,
             "delivered": body.get("delivered"), "rejected": body.get("rejected"),
             "rejected_by_reason": body.get("rejected_by_reason")}
 

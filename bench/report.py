@@ -96,7 +96,9 @@ def markdown(results: dict[str, Any]) -> str:
         *([f"> {meta['note']}", ""] if meta.get("note") else []),
         "Documents in the suite's databases at the start: "
         + (", ".join(f"{k} {v:,}" for k, v in meta.get("documents_at_start", {}).items() if v) or "none")
-        + f"; pipeline backlog at the start: {meta.get('pipeline_lag_at_start')}.",
+        + f"; pipeline backlog at the start: {meta.get('pipeline_lag_at_start')}"
+        + "; other consumer groups' lag at the start: "
+        + (", ".join(f"{k} {v:,}" for k, v in (meta.get("consumer_lag_at_start") or {}).items() if v) or "none") + ".",
         "",
         "## Summary",
         "",

@@ -115,6 +115,26 @@ class Target:
             await consumer.stop()
             await admin.close()
 
+    async def consumer_lag(self, group_prefix: str = "im.") -> dict[str, int]:
+        """Records not yet read, per consumer group of the suite (a group a
+        removed subscriber left behind shows up here too)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka)
+        await admin.start()
+        await consumer.start()
+        try:
+            lag: dict[str, int] = {}
+            for group, _ in await admin.list_consumer_groups():
+                if not group.startswith(group_prefix):
+                    continue
+                committed = await admin.list_consumer_group_offsets(group)
+                ends = await consumer.end_offsets(list(committed))
+                lag[group] = sum(end - committed[tp].offset for tp, end in ends.items())
+            return dict(sorted(lag.items()))
+        finally:
+            await consumer.stop()
+            await admin.close()
+
     async def wait_for_quiet_pipeline(self, timeout: float, log=print) -> dict[str, int]:
         """Wait (up to ``timeout``) until no stage has a backlog; returns the lag at the start."""
         first = lag = await self.pipeline_lag()
