@@ -84,7 +84,10 @@ class DivergenceRule:
 
     def reason(self, step: StepResult, reference_p99_ms: float | None) -> str | None:
         if step.achieved_offer_rate < self.min_offer_ratio * step.offered_rate:
-            return f"load generator reached only {rate_text(step.achieved_offer_rate)}/s (bench-bound)"
+            generated = f"load generator reached only {rate_text(step.achieved_offer_rate)}/s"
+            if step.delivered_rate >= self.min_delivery_ratio * step.achieved_offer_rate:
+                return f"{generated} (bench-bound)"
+            return f"{generated}, and only {rate_text(step.delivered_rate)}/s of it came out"
         if step.aborted:
             return "backlog kept growing; step aborted"
         if step.latency is None:

@@ -63,6 +63,11 @@ def test_a_generator_that_cannot_keep_up_is_reported_as_bench_bound() -> None:
     assert "bench-bound" in DivergenceRule().reason(step(10_000, generated=7_000, out=7_000), reference_p99_ms=10)
 
 
+def test_a_slow_generator_and_a_slower_system_is_not_only_bench_bound() -> None:
+    reason = DivergenceRule().reason(step(10_000, generated=7_000, out=5_000), reference_p99_ms=10)
+    assert "bench-bound" not in reason and "5,000/s of it came out" in reason
+
+
 def test_an_aborted_step_has_diverged() -> None:
     assert "aborted" in DivergenceRule().reason(step(100, aborted=True), reference_p99_ms=10)
 
