@@ -1,29 +1,44 @@
-"""Quota's subscribers: every screened send is admitted or refused once."""
+"""Quota's subscribers: every screened send is admitted or refused once; directory
+and collaboration events keep the facts that admission judges by."""
 
 from faststream.kafka import KafkaMessage
 
-from im_contracts import SendAdmitted, SendScreenedMessage, new_event_id, utcnow
-from im_contracts.topics import SEND_ADMITTED, SEND_SCREENED
+from im_contracts import (
+    CollaborationEvent,
+    CreatorConnected,
+    CreatorProfileUpdated,
+    DirectoryEvent,
+    SellerGmvUpdated,
+    SendScreenedMessage,
+    TargetCollaborationAccepted,
+)
+from im_contracts.topics import COLLABORATION_EVENTS, DIRECTORY_EVENTS, SEND_SCREENED
 
-from services.common.idempotency import Decision
-from services.common.outbox import Outgoing
 from services.common.runtime import ServiceRuntime
+from services.quota.admission import Admission
+from services.quota.store import QuotaStore
+
+CONNECTED_BY_COLLABORATION = "collaboration"
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime, store: QuotaStore, admission: Admission) -> None:
     @runtime.subscriber(SEND_SCREENED, title="quota:admit")
     async def admit(screened: SendScreenedMessage, msg: KafkaMessage) -> None:
-        async def decide() -> Decision:
-            admitted = SendAdmitted(
-                event_id=new_event_id(),
-                occurred_at=utcnow(),
-                command_id=screened.command_id,
-                send=screened.send,
-                quota_charged=False,
-                connected=False,
-            )
-            return Decision(outcome="admitted", outgoing=(Outgoing.of(SEND_ADMITTED, admitted),))
-
-        decision = await runtime.decisions.decide_once(screened.command_id, decide)
+        decision = await runtime.decisions.decide_once(screened.command_id, lambda: admission.decide(screened.send))
         await runtime.publisher.send(decision.outgoing, msg.correlation_id)
         runtime.metrics.outcomes.labels(decision.outcome).inc()
+
+    @runtime.subscriber(DIRECTORY_EVENTS, purpose="directory", title="quota:directory")
+    async def follow_directory(event: DirectoryEvent) -> None:
+        match event:
+            case SellerGmvUpdated():
+                await store.record_gmv(event)
+            case CreatorProfileUpdated():
+                await store.record_profile(event)
+            case CreatorConnected():
+                await store.connect(event.seller_id, event.creator_id, str(event.via), event.occurred_at)
+
+    @runtime.subscriber(COLLABORATION_EVENTS, purpose="collaboration", title="quota:collaboration")
+    async def follow_collaboration(event: CollaborationEvent) -> None:
+        if isinstance(event, TargetCollaborationAccepted):  # accepting connects (R5, R18)
+            await store.connect(event.seller_id, event.creator_id, CONNECTED_BY_COLLABORATION, event.occurred_at)

@@ -1,0 +1,48 @@
+"""Two quota instances admit concurrent sends of one tier-1 seller (50 new
+creators a week) to 100 unconnected creators: exactly 50 are admitted (R3)."""
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from im_contracts import kafka_key, utcnow
+from im_contracts.topics import QUOTA_EVENTS, SEND_REQUESTED, SEND_SCREENED
+from services.common.runtime import ServiceRuntime
+from tests.harness import Suite, unique
+from tests.integration.quota.support import extra_quota_instance, report_gmv, report_profiles, seller_send
+
+pytestmark = pytest.mark.integration
+
+
+def screened_handled(runtime: ServiceRuntime) -> float:
+    return runtime.metrics.registry.get_sample_value(
+        "im_messages_handled_total", {"topic": SEND_SCREENED, "result": "ok"}
+    ) or 0.0
+
+
+async def test_two_instances_admit_exactly_the_weekly_limit(suite: Suite) -> None:
+    seller, creators = unique("s"), [unique("c") for _ in range(100)]
+    await report_gmv(suite, seller, "1500")
+    await report_profiles(suite, {creator: 1_000 + i * 190 for i, creator in enumerate(creators)})  # all ≤ 20,000
+
+    async with extra_quota_instance(suite) as second:
+        first = suite.runtimes["quota"]
+        handled_before = screened_handled(first), screened_handled(second)
+        now = utcnow()
+        sends = [seller_send(seller, creator, at=now) for creator in creators]
+        await asyncio.gather(*(
+            suite.producer.send(SEND_REQUESTED, s.model_dump_json().encode(), key=kafka_key(s)) for s in sends
+        ))
+        await suite.producer.flush()
+        outcomes = await asyncio.gather(*(suite.observer.outcome_of(s.command_id, timeout=60) for s in sends))
+        handled_after = screened_handled(first), screened_handled(second)
+
+    assert Counter(o.type for o in outcomes) == {"MessageDelivered": 50, "MessageRejected": 50}
+    assert {o.reason for o in outcomes if o.type == "MessageRejected"} == {"QUOTA_EXHAUSTED"}
+    assert all(o.quota_charged for o in outcomes if o.type == "MessageDelivered")
+    charges = await suite.observer.wait_for(QUOTA_EVENTS, lambda m: m.seller_id == seller, count=50)
+    assert sorted(c.used for c in charges) == list(range(1, 51))
+    assert {c.creator_id for c in charges} == {o.creator_id for o in outcomes if o.type == "MessageDelivered"}
+    assert all(after > before for before, after in zip(handled_before, handled_after))  # both instances took part
+    assert await first.db["claims"].count_documents({"seller_id": seller}) == 50
