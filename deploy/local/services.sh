@@ -6,9 +6,14 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-PORT_BASE=${IM_PORT_BASE:-8100}
-SERVICES=(messaging:$((PORT_BASE + 1)) moderation:$((PORT_BASE + 2)) quota:$((PORT_BASE + 3))
-          inbox-projection:$((PORT_BASE + 4)) collaboration-card:$((PORT_BASE + 5)))
+IM_PORT_BASE=${IM_PORT_BASE:-8100}
+SERVICES=(
+  "messaging:$((IM_PORT_BASE + 1))"
+  "moderation:$((IM_PORT_BASE + 2))"
+  "quota:$((IM_PORT_BASE + 3))"
+  "inbox-projection:$((IM_PORT_BASE + 4))"
+  "collaboration-card:$((IM_PORT_BASE + 5))"
+)
 CONF="$RUN_DIR/supervisord.conf"
 SOCK="$RUN_DIR/supervisor.sock"
 SUPERVISORD="$VENV_DIR/bin/supervisord"
