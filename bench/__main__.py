@@ -116,15 +116,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     results["meta"]["documents_at_start"] = await target.database_sizes()
     results["meta"]["consumer_lag_at_start"] = await target.consumer_lag()
     print(f"bench run {run_id} against {target.kafka} and services at {target.url('messaging')}..+4 (pids {pids})")
-    if "baseline" not in skip:
-        print(f"raw relay baseline ({options.relay_mode}, 3 hops, {phases.PARTITIONS} partitions):")
-        results["baseline"] = await phases.measure_baseline(target, options, run_id)
-    if "pipeline" not in skip:
-        print("send pipeline (realistic mix):")
-        results["pipeline"] = await phases.measure_pipeline(target, options, run_id, pids)
-    if "inbox" not in skip:
-        print("inbox reads:")
-        results["inbox_reads"] = await phases.measure_inbox_reads(target, options, run_id)
+    measurements = {
+        "baseline": (f"raw relay baseline ({options.relay_mode}, 3 hops, {phases.PARTITIONS} partitions):",
+                     lambda: phases.measure_baseline(target, options, run_id)),
+        "pipeline": ("send pipeline (realistic mix):", lambda: phases.measure_pipeline(target, options, run_id, pids)),
+        "inbox_reads": ("inbox reads:", lambda: phases.measure_inbox_reads(target, options, run_id)),
+    }
+    for name, (title, measure) in measurements.items():
+        if name.split("_")[0] in skip:
+            continue
+        print(title)
+        try:
+            results[name] = await measure()
+        except Exception as exc:  # one broken phase must not cost the others' results
+            print(f"  FAILED: {type(exc).__name__}: {exc}")
+            results[name] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
     results["meta"]["documents_at_end"] = await target.database_sizes()
     results["meta"]["load_after"] = load_average()
     results["meta"]["seconds"] = round(time.perf_counter() - started, 1)

@@ -271,6 +271,8 @@ async def ramp(
         report(result)
         if result.diverged:
             break
+    if not results:
+        return results
     rate = plan[0].rate
     while step_down and results[0].diverged and not any(r.diverged is None for r in results) and max_step_downs > 0:
         max_step_downs -= 1

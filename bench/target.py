@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 from pymongo import AsyncMongoClient
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
@@ -106,10 +106,9 @@ class Target:
         try:
             lag: dict[str, int] = {}
             for group, topic in PIPELINE_GROUPS.items():
-                committed = await admin.list_consumer_group_offsets(group)
-                partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-                ends = await consumer.end_offsets(partitions)
-                lag[group] = sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+                committed = {tp: meta for tp, meta in (await admin.list_consumer_group_offsets(group)).items() if tp.topic == topic}
+                ends = await consumer.end_offsets(list(committed))
+                lag[group] = sum(end - committed[tp].offset for tp, end in ends.items())
             return lag
         finally:
             await consumer.stop()
