@@ -34,6 +34,10 @@ test: install  ## provision test infrastructure, run the whole suite, stop what 
 test-unit: install  ## only the tests that need no infrastructure
 	@$(PY) -m pytest -q tests/contracts tests/unit
 
+bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
+	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
+	@$(PY) -m bench $(BENCH_ARGS)
+
 docs: install  ## regenerate contracts/schemas and docs/asyncapi from the code
 	@$(PY) -m im_contracts.schema contracts/schemas
 	@$(PY) -m services.common.asyncapi docs/asyncapi

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The five services under supervisord (restarts a crashed service within a
 # second or two), logs in $DATA_DIR/logs/<service>.log.
-#   services.sh start|stop|status|restart SERVICE|kill SERVICE
+#   services.sh start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE
+# IM_PORT_BASE=N moves the HTTP ports to N+1..N+5 (a second suite beside `make run`).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
-SERVICES=(messaging:8101 moderation:8102 quota:8103 inbox-projection:8104 collaboration-card:8105)
+IM_PORT_BASE=${IM_PORT_BASE:-8100}
+SERVICES=(
+  "messaging:$((IM_PORT_BASE + 1))"
+  "moderation:$((IM_PORT_BASE + 2))"
+  "quota:$((IM_PORT_BASE + 3))"
+  "inbox-projection:$((IM_PORT_BASE + 4))"
+  "collaboration-card:$((IM_PORT_BASE + 5))"
+)
 CONF="$RUN_DIR/supervisord.conf"
 SOCK="$RUN_DIR/supervisor.sock"
 SUPERVISORD="$VENV_DIR/bin/supervisord"
@@ -92,5 +100,6 @@ case "${1:-}" in
   restart) "${SUPERVISORCTL[@]}" restart "$2" ;;
   kill)  # SIGKILL one service; supervisord brings it back (fault tests)
     kill -KILL "$("${SUPERVISORCTL[@]}" pid "$2")" ;;
-  *) echo "usage: $0 start|stop|status|restart SERVICE|kill SERVICE" >&2; exit 2 ;;
+  pid) "${SUPERVISORCTL[@]}" pid "$2" ;;  # the service's process id (benchmarks read its memory)
+  *) echo "usage: $0 start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE" >&2; exit 2 ;;
 esac

@@ -1,0 +1,216 @@
+"""Inbox reads of one big seller: p50/p99 per folder and per combined filter.
+
+Seeding through Kafka would take too long, so rows (bench/inbox_rows.py) are
+written straight into a database of their own (prefix ``bench_inbox_...``),
+then a separate inbox-projection process -- the real service module, started
+here with that prefix, its own consumer groups and a free port -- serves the
+reads, which are timed over HTTP one at a time. A seed is kept and reused by
+later runs with the same size and row format (``--reseed-inbox`` rebuilds it)."""
+
+import asyncio
+import os
+import random
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from bench.inbox_rows import ROW_COLLECTION, inbox_row, row_format
+from bench.stats import LatencySummary
+from bench.target import REPO_ROOT, Target
+
+BIG_SELLER = "bench-big-seller"
+SEED_MARKER = "bench_seed"
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    rows: int  # all rows
+    big_seller_rows: int  # of which the big seller's conversations
+    other_sellers: int = 1000
+
+    @property
+    def prefix(self) -> str:
+        return f"bench_inbox_{self.rows}_{self.big_seller_rows}_{row_format()}"
+
+    @property
+    def database(self) -> str:
+        return f"{self.prefix}_inbox_projection"
+
+
+async def seed(target: Target, plan: SeedPlan, *, reseed: bool = False, log=print) -> dict[str, Any]:
+    """Write the rows unless a complete seed of this plan exists; returns how long it took."""
+    client = AsyncMongoClient(target.mongodb_uri, tz_aware=True)
+    try:
+        db = client[plan.database]
+        marker = await db[SEED_MARKER].find_one({"_id": "seed"})
+        if marker and marker.get("complete") and not reseed:
+            return {"reused": True, "seconds": marker.get("seconds"), "rows": plan.rows}
+        await client.drop_database(plan.database)
+        started = time.perf_counter()
+        rows = db[ROW_COLLECTION]
+        now = datetime.now(UTC)
+        # One writer: FerretDB's SQLite backend takes one write at a time
+        # (measured: ~2,300 rows/s, and no faster with concurrent writers).
+        queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=4)
+
+        async def writer() -> None:
+            while (batch := await queue.get()) is not None:
+                await rows.insert_many(batch, ordered=False)
+
+        writing = asyncio.create_task(writer())
+        rng = random.Random(11)
+        batch: list[dict[str, Any]] = []
+        for n in range(plan.rows):
+            if n < plan.big_seller_rows:
+                seller, creator = BIG_SELLER, f"bench-creator-{n}"
+            else:
+                seller, creator = f"bench-seller-{n % plan.other_sellers}", f"bench-creator-{n}"
+            batch.append(inbox_row(seller, creator, n, rng, now))
+            if len(batch) == 2000:
+                await queue.put(batch)
+                batch = []
+                if (n + 1) % 50_000 == 0:
+                    log(f"  seeding inbox rows: {n + 1:,} / {plan.rows:,}")
+        if batch:
+            await queue.put(batch)
+        await queue.put(None)
+        await writing
+        seconds = round(time.perf_counter() - started, 1)
+        await db[SEED_MARKER].insert_one({"_id": "seed", "complete": True, "rows": plan.rows, "seconds": seconds})
+        return {"reused": False, "seconds": seconds, "rows": plan.rows}
+    finally:
+        await client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@asynccontextmanager
+async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIterator[str]:
+    """The real inbox-projection module in its own process, on the seeded prefix."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'contracts'}",
+        "KAFKA_BOOTSTRAP_SERVERS": target.kafka,
+        "MONGODB_URI": target.mongodb_uri,
+        "IM_DATABASE_PREFIX": plan.prefix,
+        "IM_GROUP_PREFIX": f"bench-{run_id}",
+        "IM_AUTO_OFFSET_RESET": "latest",
+        "IM_HTTP_PORT": str(port),
+        "IM_LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.inbox_projection", env=env, cwd=REPO_ROOT,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(url, process, timeout=900)  # startup builds the indexes on a fresh seed
+        yield url
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def _wait_ready(url: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    deadline = time.perf_counter() + timeout
+    async with httpx.AsyncClient(timeout=2) as http:
+        while time.perf_counter() < deadline:
+            if process.returncode is not None:
+                raise RuntimeError(f"inbox-projection exited with {process.returncode} before it was ready")
+            try:
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError(f"inbox-projection at {url} not ready within {timeout}s")
+
+
+def read_queries() -> dict[str, list[tuple[str, str]]]:
+    """Name -> query parameters, against /v1/sellers/{big seller}/inbox."""
+    folders = {f"folder={f}": [("folder", f)] for f in ("messages", "unread", "unreplied", "starred", "archived")}
+    combined = {
+        "messages + followers 10k-100k": [("folder", "messages"), ("min_followers", "10000"), ("max_followers", "100000")],
+        "unread + category beauty": [("folder", "unread"), ("category", "beauty")],
+        "messages + 2 categories + sales GMV 1k-20k": [
+            ("folder", "messages"), ("category", "beauty"), ("category", "fashion"),
+            ("min_sales_gmv", "1000"), ("max_sales_gmv", "20000"),
+        ],
+        "unreplied + followers >= 50k + category electronics": [
+            ("folder", "unreplied"), ("min_followers", "50000"), ("category", "electronics"),
+        ],
+        "archived + followers <= 5k": [("folder", "archived"), ("max_followers", "5000")],
+    }
+    return {**folders, **combined}
+
+
+@dataclass(frozen=True)
+class ReadBudget:
+    repeats: int = 100  # timed requests per query at most
+    per_query_seconds: float = 10.0  # a query stops repeating after this (it keeps at least one sample)
+    phase_seconds: float = 120.0  # queries not started by then are skipped
+    request_timeout_seconds: float = 120.0
+
+
+async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[str, Any]:
+    """Sequential timed GETs of every query: each folder's first page, the
+    messages folder's second page through its cursor, combined filters, then
+    the counts. On a database that scans whole collections one read can take
+    seconds, so every query and the phase are time-boxed; the first request
+    of a query is dropped as warm-up when more than three were made."""
+    base = f"{url}/v1/sellers/{BIG_SELLER}"
+    results: dict[str, Any] = {}
+    phase_ends = time.perf_counter() + budget.phase_seconds
+    async with httpx.AsyncClient(timeout=budget.request_timeout_seconds) as http:
+        async def timed(name: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
+            if time.perf_counter() > phase_ends:
+                results[name] = {"skipped": f"the phase's {budget.phase_seconds:.0f} s were spent"}
+                return None
+            seconds: list[float] = []
+            query_ends = time.perf_counter() + budget.per_query_seconds
+            body: Any = None
+            while len(seconds) < budget.repeats:
+                started = time.perf_counter()
+                try:
+                    answer = await http.get(path, params=params)
+                except httpx.TimeoutException:
+                    results[name] = {"error": f"no answer within {budget.request_timeout_seconds:.0f} s"}
+                    return None
+                if answer.status_code != 200:
+                    results[name] = {"error": f"HTTP {answer.status_code}: {answer.text[:200]}"}
+                    return None
+                seconds.append(time.perf_counter() - started)
+                body = answer.json()
+                if time.perf_counter() > min(query_ends, phase_ends):
+                    break
+            timed_seconds = seconds[1:] if len(seconds) > 3 else seconds
+            summary = LatencySummary.of_seconds(timed_seconds)
+            results[name] = {"p50_ms": summary.p50, "p99_ms": summary.p99, "max_ms": summary.max, "requests": len(timed_seconds),
+                             "items": len(body["items"]) if isinstance(body, dict) and "items" in body else None}
+            return body
+
+        for name, params in read_queries().items():
+            first = await timed(name, f"{base}/inbox", [*params, ("limit", str(limit))])
+            if name == "folder=messages" and first and first.get("next_cursor"):
+                await timed("folder=messages, page 2 (cursor)", f"{base}/inbox",
+                            [*params, ("limit", str(limit)), ("cursor", first["next_cursor"])])
+        await timed("counts", f"{base}/inbox/counts", [])
+    return results
