@@ -11,13 +11,13 @@ from services.common.http import ApiError, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
 from services.inbox_projection.query import (
-    COUNTED_FOLDERS,
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     InboxFilters,
     InvalidInboxQuery,
     SortKey,
-    folder_query,
+    counts_of,
+    counts_pipeline,
     inbox_query,
     page_of,
 )
@@ -58,7 +58,7 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
     @api.get("/inbox/counts")
     async def counts(seller_id: PartyId) -> dict[str, int]:
         await runtime.access.require_active(seller_id)
-        return {folder.value: await store.count(folder_query(seller_id, folder)) for folder in COUNTED_FOLDERS}
+        return counts_of(await store.aggregate(counts_pipeline(seller_id)))
 
     @api.get("/conversations/{creator_id}")
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:

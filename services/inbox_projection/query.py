@@ -31,7 +31,6 @@ from im_contracts import InboxFolder
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 SORT = [("last_activity", DESCENDING), ("_id", DESCENDING)]
-COUNTED_FOLDERS = tuple(InboxFolder)
 
 
 class InvalidInboxQuery(ValueError):
@@ -117,6 +116,23 @@ def inbox_query(seller_id: str, folder: InboxFolder, filters: InboxFilters, afte
     if after is not None:
         query.update(after.after())
     return query
+
+
+def counts_pipeline(seller_id: str) -> list[dict[str, Any]]:
+    """Rows per folder of a seller in one pass (one scan on FerretDB v1 instead
+    of one per folder; the `seller_id` prefix of `inbox_by_folder` on MongoDB)."""
+    return [
+        {"$match": {"seller_id": seller_id}},
+        {"$project": {"folders": 1}},
+        {"$unwind": "$folders"},
+        {"$group": {"_id": "$folders", "rows": {"$sum": 1}}},
+    ]
+
+
+def counts_of(groups: list[dict[str, Any]]) -> dict[str, int]:
+    """Every folder's count, zero where the seller has no row."""
+    found = {group["_id"]: group["rows"] for group in groups}
+    return {folder.value: found.get(folder.value, 0) for folder in InboxFolder}
 
 
 def page_of(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:

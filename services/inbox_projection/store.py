@@ -9,7 +9,7 @@ tests/unit/inbox_projection/test_indexes.py):
   sales_gmv_30d, main_category): every folder listing, newest first, with any
   follower / sales GMV / category filter — equality on seller and folder, the
   sort read in index order, the filters checked on index keys (equality, sort,
-  range); the counts per folder use its (seller_id, folders) prefix.
+  range); the counts per folder (one aggregation) match on its seller_id prefix.
 - `inbox_by_category` (seller_id, folders, main_category, last_activity↓, _id↓,
   followers, sales_gmv_30d): listings filtered by one or more categories, where
   the category equality narrows the scan first (one index range per category,
@@ -132,8 +132,8 @@ class InboxStore:
     async def rows(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return await self.conversations.find(query).sort(SORT).limit(limit).to_list()
 
-    async def count(self, query: dict[str, Any]) -> int:
-        return await self.conversations.count_documents(query)
+    async def aggregate(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return await (await self.conversations.aggregate(pipeline)).to_list()
 
     # --- profiles ---------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from im_contracts import InboxFolder
-from services.inbox_projection.query import SORT, InboxFilters, InvalidInboxQuery, SortKey, inbox_query, page_of
+from services.inbox_projection.query import SORT, counts_of, counts_pipeline, InboxFilters, InvalidInboxQuery, SortKey, inbox_query, page_of
 from services.inbox_projection.store import INBOX_INDEXES
 
 AT = 1_772_366_400_123_456  # 2026-03-01T12:00:00.123456Z in microseconds
@@ -125,5 +125,9 @@ def test_every_folder_and_filter_combination_has_an_index(folder: InboxFolder, f
     assert serving_index(query, SORT) is not None
 
 
-def test_counts_use_the_folder_index_prefix() -> None:
-    assert [f for f, _ in INBOX_INDEXES["inbox_by_folder"][:2]] == ["seller_id", "folders"]
+def test_counts_match_on_the_folder_index_prefix_and_fill_in_zeros() -> None:
+    assert counts_pipeline("s1")[0] == {"$match": {"seller_id": "s1"}}
+    assert INBOX_INDEXES["inbox_by_folder"][0][0] == "seller_id"
+    assert counts_of([{"_id": "unread", "rows": 2}, {"_id": "messages", "rows": 5}]) == {
+        "messages": 5, "unread": 2, "unreplied": 0, "starred": 0, "archived": 0
+    }
