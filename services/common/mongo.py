@@ -1,7 +1,5 @@
 """MongoDB access through PyMongo's async API (Motor's official successor)."""
 
-from datetime import datetime
-
 from pymongo import AsyncMongoClient
 
 from services.common.settings import ServiceSettings
@@ -18,8 +16,3 @@ def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
         appname=settings.service_name,
     )
 
-
-def stored_time(moment: datetime) -> datetime:
-    """A datetime as the database returns it (BSON keeps milliseconds), so an
-    event built before storing equals the one rebuilt from the stored document."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
