@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from pymongo import MongoClient
 
 from im_contracts import ContractModel, kafka_key
@@ -153,18 +153,31 @@ class Recorder:
 class Publisher:
     """Publishes like upstream does (acks=all, idempotent producer); a failed
     send — the broker is being restarted — is retried with the same bytes until
-    it is acknowledged (a duplicate on the topic is just a redelivery)."""
+    it is acknowledged (a duplicate on the topic is just a redelivery).
+
+    aiokafka's idempotent producer cannot recover from a batch that expired
+    while the broker was away (the next batch is OutOfOrderSequenceNumber
+    forever, its sender task is gone): such a producer is replaced."""
+
+    FATAL = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId)
 
     def __init__(self, bootstrap_servers: str) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._bootstrap_servers = bootstrap_servers
+        self._producer = self._new_producer()
+        self._generation = 0
+        self._replacing = asyncio.Lock()
+        self.retries = 0
+        self.replaced = 0
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             max_request_size=8 * 1024 * 1024,
-            request_timeout_ms=15_000,
+            request_timeout_ms=60_000,  # outlives a broker restart
             linger_ms=5,
         )
-        self.retries = 0
 
     async def start(self) -> None:
         await self._producer.start()
@@ -172,10 +185,21 @@ class Publisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
+    async def _replace(self, generation: int) -> None:
+        async with self._replacing:
+            if generation != self._generation:
+                return  # another send already replaced it
+            old, self._producer = self._producer, self._new_producer()
+            self._generation += 1
+            self.replaced += 1
+            await asyncio.gather(old.stop(), return_exceptions=True)
+            await self._producer.start()
+
     async def send(self, topic: str, value: bytes, key: bytes | None, give_up_after: float = 300) -> tuple[int, int]:
         """(partition, offset) once durable."""
         deadline = time.monotonic() + give_up_after
         while True:
+            generation = self._generation
             try:
                 meta = await self._producer.send_and_wait(topic, value, key=key)
                 return meta.partition, meta.offset
@@ -184,6 +208,11 @@ class Publisher:
                     raise
                 self.retries += 1
                 log.info("publish to %s failed (%s: %s); retrying", topic, type(exc).__name__, exc)
+                if isinstance(exc, self.FATAL):
+                    try:
+                        await self._replace(generation)
+                    except KafkaError as again:
+                        log.info("new producer did not start (%s); retrying", again)
                 await asyncio.sleep(0.5)
 
     async def publish(self, topic: str, message: ContractModel) -> None:
