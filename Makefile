@@ -34,6 +34,9 @@ test: install  ## provision test infrastructure, run the whole suite, stop what 
 test-unit: install  ## only the tests that need no infrastructure
 	@$(PY) -m pytest -q tests/contracts tests/unit
 
+chaos: install  ## the long fault run: thousands of sends per fault, every fault, checked (CHAOS_ARGS="--help")
+	@$(PY) -m tests.chaos.runner $(CHAOS_ARGS)
+
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
 	@$(PY) -m bench $(BENCH_ARGS)
@@ -46,3 +49,5 @@ clean:  ## stop everything and wipe local data (.data/)
 	-@bash $(LOCAL)/services.sh stop
 	@bash $(LOCAL)/infra.sh clean
 	@SCIM_INSTANCE=test bash $(LOCAL)/infra.sh clean
+	-@SCIM_INSTANCE=chaos bash $(LOCAL)/services.sh stop
+	@SCIM_INSTANCE=chaos bash $(LOCAL)/infra.sh clean

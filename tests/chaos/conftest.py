@@ -45,6 +45,10 @@ def _interrupt(signum: int, _frame: object) -> None:
 @pytest.fixture(scope="package")
 def chaos() -> Iterator[ChaosInstance]:
     logging.getLogger("chaos").setLevel(logging.INFO)
+    # The faults make the test's own Kafka clients complain loudly, as expected.
+    kafka_log = logging.getLogger("aiokafka")
+    kafka_level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)
     previous = signal.getsignal(signal.SIGTERM)
     if previous in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _interrupt)
@@ -54,6 +58,7 @@ def chaos() -> Iterator[ChaosInstance]:
         yield instance
     finally:
         instance.stop()
+        kafka_log.setLevel(kafka_level)
         if previous in (signal.SIG_DFL, None):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 

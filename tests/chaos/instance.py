@@ -204,6 +204,12 @@ class ChaosInstance:
     async def restart_ferretdb(self) -> None:
         await self.ascript("infra.sh", "restart-ferretdb")
 
+    async def stop_kafka(self) -> None:
+        await self.ascript("infra.sh", "stop-kafka")
+
+    async def start_kafka(self) -> None:
+        await self.ascript("infra.sh", "start-kafka")
+
     async def stop_ferretdb(self) -> None:
         await self.ascript("infra.sh", "stop-ferretdb")
 

@@ -13,7 +13,9 @@ SIGTERM and start again (``supervisorctl restart``: a graceful handover),
 ``restart-kafka``, ``restart-ferretdb``, ``poison`` (every kind, see
 ``workload.plan_poison``), ``outage-start:<service>`` (FerretDB stopped, the
 service restarted into the outage must answer /readyz 503 naming the
-database, FerretDB back, the service ready), ``none``.
+database, FerretDB back, the service ready), ``kafka-outage[:SECONDS]`` and
+``ferretdb-outage[:SECONDS]`` (the daemon stopped that long, default 50 s:
+longer than a producer's 40 s request timeout), ``none``.
 """
 
 import asyncio
@@ -42,13 +44,21 @@ EXTRA_FAULTS = (
     "term:moderation", "term:quota", "term:messaging",
     "kill:inbox-projection", "kill:collaboration-card",
     "outage-start:messaging", "outage-start:quota", "outage-start:moderation",
+    "kafka-outage", "ferretdb-outage",
     "none",
 )
+OUTAGE_SECONDS = 50.0
 RECORDED_TOPICS = (SEND_DELIVERED, SEND_REJECTED, DLQ, QUOTA_EVENTS)
 PROGRESS_EVERY = 5.0
 
 
 def known_fault(name: str) -> bool:
+    kind, _, seconds = name.partition(":")
+    if kind in ("kafka-outage", "ferretdb-outage") and seconds:
+        try:
+            return float(seconds) >= 0
+        except ValueError:
+            return False
     return name in FAULTS or name in EXTRA_FAULTS
 
 
@@ -283,6 +293,15 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
         await publish_poison()
     elif kind == "outage-start":
         await outage_start(instance, service, report)
+    elif kind in ("kafka-outage", "ferretdb-outage"):
+        daemon = kind.split("-")[0]
+        seconds = float(service or OUTAGE_SECONDS)
+        await (instance.stop_kafka() if daemon == "kafka" else instance.stop_ferretdb())
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await (instance.start_kafka() if daemon == "kafka" else instance.start_ferretdb())
+        report.notes.append(f"{daemon} away {seconds:.0f}s")
     elif fault != "none":
         raise ValueError(f"unknown fault {fault!r}")
     await instance.wait_ready(SERVICES, timeout=300)
