@@ -34,6 +34,9 @@ test: install  ## provision test infrastructure, run the whole suite, stop what 
 test-unit: install  ## only the tests that need no infrastructure
 	@$(PY) -m pytest -q tests/contracts tests/unit
 
+lag: install  ## consumer lag of every group of the local suite (committed offset against log end)
+	@$(PY) -m services.common.lag --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092} $(LAG_ARGS)
+
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
 	@$(PY) -m bench $(BENCH_ARGS)
