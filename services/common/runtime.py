@@ -143,6 +143,16 @@ class ServiceRuntime:
         self.stopping = True
         if self._lag_task is not None:
             self._lag_task.cancel()
+        # Drain before FastStream's stop: a concurrent subscriber closes its
+        # consumers before waiting for its handlers, whose commits would then fail.
+        subscribers = list(self.broker.subscribers)
+        for sub in subscribers:
+            sub.running = False  # records fetched from now on are left for the next owner
+        await asyncio.gather(*(
+            sub.lock.wait_release(self.settings.graceful_shutdown_seconds)
+            for sub in subscribers
+            if hasattr(sub.lock, "wait_release")
+        ))
         await self.broker.stop()
         await self.mongo.close()
         self.log.info("service stopped")
@@ -227,6 +237,7 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        loop="uvloop",
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
     )
 
