@@ -229,7 +229,8 @@ class Standing:
     connected: bool
     reply_lifted: bool
     seller_messages: int
-    """Seller messages already admitted in the conversation (this send excluded), up to the reply cap."""
+    """Seller messages already admitted in the conversation (this send excluded), up to the
+    reply cap; not counted (0) once the cap is lifted."""
     creator_followers: int | None
     tier: Tier
     """The tier frozen for the week, or the one the latest GMV gives."""
