@@ -37,6 +37,9 @@ test-unit: install  ## only the tests that need no infrastructure
 chaos: install  ## the long fault run: thousands of sends per fault, every fault, checked (CHAOS_ARGS="--help")
 	@$(PY) -m tests.chaos.runner $(CHAOS_ARGS)
 
+lag: install  ## consumer lag of every group of the local suite (committed offset against log end)
+	@$(PY) -m services.common.lag --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092} $(LAG_ARGS)
+
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
 	@$(PY) -m bench $(BENCH_ARGS)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 from pymongo import AsyncMongoClient
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from im_contracts.topics import ALL_TOPICS, SEND_ADMITTED, SEND_REQUESTED, SEND_SCREENED
 
+from services.common.lag import group_lags, lag_by_group
 from services.registry import SERVICES, runtime_factory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -99,40 +99,16 @@ class Target:
 
     async def pipeline_lag(self) -> dict[str, int]:
         """Records each pipeline stage still has to read (a previous run's backlog)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka)
-        await admin.start()
-        await consumer.start()
-        try:
-            lag: dict[str, int] = {}
-            for group, topic in PIPELINE_GROUPS.items():
-                committed = {tp: meta for tp, meta in (await admin.list_consumer_group_offsets(group)).items() if tp.topic == topic}
-                ends = await consumer.end_offsets(list(committed))
-                lag[group] = sum(end - committed[tp].offset for tp, end in ends.items())
-            return lag
-        finally:
-            await consumer.stop()
-            await admin.close()
+        rows = await group_lags(self.kafka)
+        return {
+            group: sum(r.lag for r in rows if r.group == group and r.topic == topic)
+            for group, topic in PIPELINE_GROUPS.items()
+        }
 
     async def consumer_lag(self, group_prefix: str = "im.") -> dict[str, int]:
         """Records not yet read, per consumer group of the suite (a group a
         removed subscriber left behind shows up here too)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka)
-        await admin.start()
-        await consumer.start()
-        try:
-            lag: dict[str, int] = {}
-            for group, _ in await admin.list_consumer_groups():
-                if not group.startswith(group_prefix):
-                    continue
-                committed = await admin.list_consumer_group_offsets(group)
-                ends = await consumer.end_offsets(list(committed))
-                lag[group] = sum(end - committed[tp].offset for tp, end in ends.items())
-            return dict(sorted(lag.items()))
-        finally:
-            await consumer.stop()
-            await admin.close()
+        return lag_by_group(await group_lags(self.kafka, group_prefix))
 
     async def wait_for_quiet_pipeline(self, timeout: float, log=print) -> dict[str, int]:
         """Wait (up to ``timeout``) until no stage has a backlog; returns the lag at the start."""

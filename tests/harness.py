@@ -179,8 +179,7 @@ class Suite:
 
 
 async def settle_subscribers(runtime: ServiceRuntime) -> None:
-    for sub in runtime.broker.subscribers:
-        await wait_for_positions(sub.consumer)
+    await runtime.wait_until_assigned()
 
 
 def unique(prefix: str) -> str:

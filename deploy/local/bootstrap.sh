@@ -66,6 +66,14 @@ ensure_ferretdb() {
   tmp=$(mktemp -d)
   cp -r "$src/." "$tmp/" && chmod -R u+w "$tmp"
   echo "$FERRETDB_VERSION" > "$tmp/build/version/version.txt"
+  # The SQLite backend filters `_id` with `_ferretdb_sjson->'$._id'` but indexes
+  # `_ferretdb_sjson->"_id"`; SQLite uses an expression index only for the same
+  # expression, so every find, update and delete by `_id` scanned its table.
+  # Filter with the indexed expression (same value, same semantics).
+  sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" \
+    "$tmp/internal/backends/sqlite/metadata/metadata.go"
+  grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$tmp/internal/backends/sqlite/metadata/metadata.go" \
+    || die "FerretDB source changed: the _id filter patch no longer applies"
   mkdir -p "$(dirname "$FERRETDB_BIN")"
   (cd "$tmp" && CGO_ENABLED=0 go build -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) \
     || die "FerretDB build failed"

@@ -6,7 +6,8 @@ FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
 # Downloads and builds live outside the repo so fresh clones (and CI) reuse them.
 SCIM_CACHE=${SCIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/seller-creator-im}
 KAFKA_LIB_DIR="$SCIM_CACHE/kafka-$KAFKA_VERSION/lib"
-FERRETDB_BIN="$SCIM_CACHE/ferretdb-$FERRETDB_VERSION/ferretdb"
+# "-idindex": built with the _id filter fix (bootstrap.sh), so a cached plain build is not reused.
+FERRETDB_BIN="$SCIM_CACHE/ferretdb-$FERRETDB_VERSION-idindex/ferretdb"
 PYTHON_VERSION_TAG=$(python3 -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
 DEPS_HASH=$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/contracts/pyproject.toml" | sha256sum | cut -c1-12)
 VENV_DIR=${VENV_DIR:-$SCIM_CACHE/venv-$PYTHON_VERSION_TAG-$DEPS_HASH}

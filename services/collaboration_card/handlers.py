@@ -30,7 +30,7 @@ def register(runtime: ServiceRuntime, service: CardService) -> None:
         decision = await runtime.decisions.decide_once(command.command_id, lambda: service.decide(command))
         await publish(decision, msg)
 
-    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="collaboration:card-delivered")
+    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="collaboration:card-delivered", pipeline=True)
     async def on_delivered(event: SendDeliveredMessage, msg: KafkaMessage) -> None:
         await follow(event, msg)
 

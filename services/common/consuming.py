@@ -44,10 +44,20 @@ def json_object_decoder(max_bytes: int) -> Callable[[StreamMessage[Any]], Awaita
             raise PermanentMessageError(f"body is not JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise PermanentMessageError(f"body is JSON {type(value).__name__}, not an object")
-        structlog.contextvars.bind_contextvars(command_id=value.get("command_id"))
+        structlog.contextvars.bind_contextvars(command_id=value.get("command_id"), message_type=_type_label(value))
+        if not msg.raw_message.key:
+            # Without the key the record sits on an arbitrary partition, out of
+            # order with its conversation, seller or creator (DESIGN §3).
+            raise PermanentMessageError("record has no key (the contract keys every message)")
         return value
 
     return decode
+
+
+def _type_label(body: dict[str, Any]) -> str:
+    """The body's `type` as a metric label: a known-looking name, else "unknown"."""
+    kind = body.get("type")
+    return kind if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 64 else "unknown"
 
 
 def _readable_command_id(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -84,26 +94,31 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
                 correlation_id=msg.correlation_id,
             )
             started = time.perf_counter()
+            result = "error"
             try:
-                return await self._handle_with_retries(call_next, msg, record)
+                result = await self._handle_with_retries(call_next, msg, record)
             finally:
-                runtime.metrics.handler_seconds.labels(record.topic).observe(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                message_type = structlog.contextvars.get_contextvars().get("message_type", "unreadable")
+                runtime.metrics.handler_seconds.labels(record.topic).observe(elapsed)
+                runtime.metrics.handled.labels(record.topic, message_type, result).inc()
+                log.info("handled", result=result, message_type=message_type, ms=round(elapsed * 1000, 2))
                 structlog.contextvars.unbind_contextvars(
-                    "topic", "partition", "offset", "command_id", "correlation_id"
+                    "topic", "partition", "offset", "command_id", "message_type", "correlation_id"
                 )
 
-        async def _handle_with_retries(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any], record: Any) -> Any:
+        async def _handle_with_retries(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any], record: Any) -> str:
+            """Handle the record; return its result label ("ok" or "dead_letter")."""
             backoff = settings.retry_initial_backoff_seconds
             while True:
                 try:
-                    result = await call_next(msg)
-                    runtime.metrics.handled.labels(record.topic, "ok").inc()
+                    await call_next(msg)
                     runtime.health.mark_recovered()
-                    return result
+                    return "ok"
                 except Exception as exc:
                     if is_transient(exc) and not runtime.stopping:
                         runtime.health.mark_degraded(describe(exc))
-                        runtime.metrics.handled.labels(record.topic, "retry").inc()
+                        runtime.metrics.transient_retries.labels(record.topic).inc()
                         log.warning("transient failure, retrying", error=describe(exc), backoff=backoff)
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, settings.retry_max_backoff_seconds)
@@ -111,12 +126,11 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
                     if is_transient(exc):
                         raise  # shutting down: leave it uncommitted for the next owner
                     await self._dead_letter(msg, record, exc)
-                    return None
+                    return "dead_letter"
 
         async def _dead_letter(self, msg: StreamMessage[Any], record: Any, exc: BaseException) -> None:
             error = describe(exc)
             log.error("dead-lettering message", error=error)
-            runtime.metrics.handled.labels(record.topic, "dead_letter").inc()
             runtime.metrics.dead_letters.labels(record.topic).inc()
             hook = runtime.invalid_input_hooks.get(record.topic)
             body, command_id = (

@@ -9,8 +9,14 @@ class ServiceMetrics:
         self.registry = CollectorRegistry()
         self.handled = Counter(
             "im_messages_handled_total",
-            "Messages consumed, by topic and result (ok, retry, dead_letter).",
-            ["topic", "result"],
+            "Messages consumed, by topic, body type and result (ok, dead_letter, error: left uncommitted).",
+            ["topic", "type", "result"],
+            registry=self.registry,
+        )
+        self.transient_retries = Counter(
+            "im_transient_retries_total",
+            "Handler attempts that met an outage (broker or database) and were retried.",
+            ["topic"],
             registry=self.registry,
         )
         self.outcomes = Counter(

@@ -4,6 +4,8 @@ A record is serialised once, when a decision is made, and stored with the
 decision; a redelivered command republishes the very same bytes (I1, I2).
 """
 
+import asyncio
+import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,14 +42,21 @@ class Publisher:
         self._broker = broker
 
     async def send(self, records: Iterable[Outgoing], correlation_id: str | None = None) -> None:
-        for record in records:
+        """Hand every record to the producer, then wait for all their acks: one
+        round trip for a decision's records, in order within each partition."""
+        acks = [
             await self._broker.publish(
                 record.value,
                 topic=record.topic,
                 key=record.key,
                 headers=JSON_HEADERS,
                 correlation_id=correlation_id,
+                no_confirm=True,
             )
+            for record in records
+        ]
+        # FastStream's in-memory test broker delivers at once and returns no future.
+        await asyncio.gather(*(ack for ack in acks if inspect.isawaitable(ack)))
 
     async def publish(
         self, topic: str, message: ContractModel, correlation_id: str | None = None

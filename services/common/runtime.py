@@ -3,10 +3,12 @@ publisher, seller-access view, metrics, HTTP app. Services build one of these
 in their ``app`` module and register their subscribers and routes on it."""
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -61,6 +63,9 @@ class ServiceRuntime:
             max_request_size=MAX_RECORD_BYTES,
             allow_auto_create_topics=False,
             graceful_timeout=settings.graceful_shutdown_seconds,
+            # FastStream's own "Received"/"Processed" lines at DEBUG: the consumer
+            # middleware writes one line per record with its outcome instead.
+            log_level=logging.DEBUG,
             middlewares=[
                 KafkaPrometheusMiddleware(registry=self.metrics.registry, app_name=settings.service_name),
                 consumer_middleware(self),
@@ -71,17 +76,24 @@ class ServiceRuntime:
         self.access = SellerAccessView(self.db["seller_access"])
         self.invalid_input_hooks: dict[str, InvalidInputHook] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = [self.decisions.ensure_indexes]
+        self._lag_task: asyncio.Task[None] | None = None
         self._decoder = json_object_decoder(settings.max_message_bytes)
         self.http_app: FastAPI = create_http_app(self, [])
         self._follow_seller_access()
 
     # --- wiring -----------------------------------------------------------
 
-    def subscriber(self, *topics: str, purpose: str = "", **options: Any) -> Any:
-        """A FastStream subscriber that commits only after the handler is done."""
+    def subscriber(self, *topics: str, purpose: str = "", pipeline: bool = False, **options: Any) -> Any:
+        """A FastStream subscriber that commits only after the handler is done.
+
+        A pipeline subscriber (the send path) runs `pipeline_concurrency`
+        consumers in its group: partitions are handled concurrently, each one
+        in order, and each consumer commits only what it has finished."""
+        workers = self.settings.pipeline_concurrency if pipeline else 1
         return self.broker.subscriber(
             *topics,
             group_id=self.settings.group_id(purpose),
+            max_workers=workers if workers > 1 else None,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=self._decoder,
             auto_offset_reset=self.settings.auto_offset_reset,
@@ -123,25 +135,71 @@ class ServiceRuntime:
             await self.wait_out(step)
         await self.wait_out(self.broker.start)
         self.health.mark_recovered()
+        self._lag_task = asyncio.create_task(self._refresh_lag())
         self.log.info("service started", database=self.settings.database_name)
 
     async def stop(self) -> None:
         """Stop fetching, let in-flight handlers finish and commit, then close."""
         self.stopping = True
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+        # Drain before FastStream's stop: a concurrent subscriber closes its
+        # consumers before waiting for its handlers, whose commits would then fail.
+        subscribers = list(self.broker.subscribers)
+        for sub in subscribers:
+            sub.running = False  # records fetched from now on are left for the next owner
+        await asyncio.gather(*(
+            sub.lock.wait_release(self.settings.graceful_shutdown_seconds)
+            for sub in subscribers
+            if hasattr(sub.lock, "wait_release")
+        ))
         await self.broker.stop()
         await self.mongo.close()
         self.log.info("service stopped")
 
     async def wait_until_assigned(self, timeout: float = 60.0) -> None:
-        """Block until every subscriber owns partitions (tests publish after this)."""
-        async def all_assigned() -> None:
-            while not all(
-                sub.consumer is not None and sub.consumer.assignment()
-                for sub in self.broker.subscribers
-            ):
+        """Block until every subscriber's group has settled on this instance:
+        each partition owned by exactly one of its consumers, positions known
+        (tests publish after this, so nothing is skipped by a late rebalance)."""
+        async def settled(sub: Any) -> None:
+            while True:
+                consumers = consumers_of(sub)
+                owned = [tp for consumer in consumers for tp in consumer.assignment()]
+                expected = {
+                    TopicPartition(topic, partition)
+                    for consumer in consumers[:1]
+                    for topic in consumer.subscription()
+                    for partition in consumer.partitions_for_topic(topic) or ()
+                }
+                busy = min(len(consumers), len(expected))
+                if expected and set(owned) == expected and len(owned) == len(expected) and (
+                    sum(1 for c in consumers if c.assignment()) >= busy
+                ):
+                    for consumer in consumers:
+                        for tp in consumer.assignment():
+                            await consumer.position(tp)
+                    return
                 await asyncio.sleep(0.1)
 
-        await asyncio.wait_for(all_assigned(), timeout)
+        await asyncio.wait_for(asyncio.gather(*(settled(sub) for sub in self.broker.subscribers)), timeout)
+
+    async def _refresh_lag(self) -> None:
+        """Keep im_consumer_lag (log end minus position) per owned partition."""
+        gauge = self.metrics.consumer_lag
+        while True:
+            await asyncio.sleep(self.settings.lag_refresh_seconds)
+            gauge.clear()
+            for sub in self.broker.subscribers:
+                for consumer in consumers_of(sub):
+                    for tp in consumer.assignment():
+                        end = consumer.highwater(tp)
+                        if end is None:
+                            continue
+                        try:
+                            position = await asyncio.wait_for(consumer.position(tp), 1)
+                        except Exception:  # a partition moving away mid-rebalance
+                            continue
+                        gauge.labels(sub.group_id, tp.topic, str(tp.partition)).set(max(0, end - position))
 
     async def readiness(self) -> dict[str, dict[str, Any]]:
         checks: dict[str, dict[str, Any]] = {}
@@ -152,10 +210,18 @@ class ServiceRuntime:
             checks["mongodb"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         kafka_ok = await self.broker.ping(timeout=2)
         checks["kafka"] = {"ok": bool(kafka_ok)}
-        running = [sub.consumer is not None and sub.running for sub in self.broker.subscribers]
+        running = [bool(consumers_of(sub)) and sub.running for sub in self.broker.subscribers]
         checks["consumers"] = {"ok": bool(running) and all(running), "running": sum(running), "total": len(running)}
         checks["processing"] = {"ok": self.health.degraded_reason is None, "error": self.health.degraded_reason}
         return checks
+
+
+def consumers_of(subscriber: Any) -> list[AIOKafkaConsumer]:
+    """The Kafka consumers behind a subscriber: one, or one per worker."""
+    group = getattr(subscriber, "consumer_subgroup", None)
+    if group:
+        return list(group)
+    return [subscriber.consumer] if subscriber.consumer is not None else []
 
 
 def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
@@ -171,8 +237,9 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
         log_config=None,
         access_log=False,
         lifespan="on",
+        loop="uvloop",
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
     )
 
 
-__all__: Sequence[str] = ("ServiceRuntime", "run_service")
+__all__: Sequence[str] = ("ServiceRuntime", "consumers_of", "run_service")

@@ -38,6 +38,12 @@ class ServiceSettings(BaseSettings):
     retry_initial_backoff_seconds: float = 0.1
     retry_max_backoff_seconds: float = 5.0
     producer_linger_ms: int = 1
+    # Consumers per pipeline subscriber (send path): each owns a share of the
+    # partitions and handles them in order, so per-conversation order is kept
+    # while conversations on other partitions proceed meanwhile.
+    pipeline_concurrency: int = Field(3, ge=1, le=64)
+    # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
+    lag_refresh_seconds: float = 5.0
     graceful_shutdown_seconds: float = 20.0
 
     @property

@@ -16,7 +16,7 @@ def register(runtime: ServiceRuntime, projector: Projector) -> None:
         applied = await projector.apply(event)
         runtime.metrics.outcomes.labels("projected" if applied else "ignored").inc()
 
-    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="inbox:project-delivered")
+    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="inbox:project-delivered", pipeline=True)
     async def project_delivered(event: SendDeliveredMessage) -> None:
         await project(event)
 

@@ -13,7 +13,7 @@ from services.messaging.store import MessageStore
 
 
 def register(runtime: ServiceRuntime, store: MessageStore, bulk: BulkCoordinator) -> None:
-    @runtime.subscriber(SEND_ADMITTED, title="messaging:deliver")
+    @runtime.subscriber(SEND_ADMITTED, title="messaging:deliver", pipeline=True)
     async def deliver(admitted: SendAdmittedMessage, msg: KafkaMessage) -> None:
         send = admitted.send
         doc = await store.deliver(admitted, conversation_id(send.seller_id, send.creator_id))

@@ -124,7 +124,7 @@ def register(
 
     runtime.invalid_input_hooks[SEND_REQUESTED] = reject_invalid
 
-    @runtime.subscriber(SEND_REQUESTED, title="moderation:screen")
+    @runtime.subscriber(SEND_REQUESTED, title="moderation:screen", pipeline=True)
     async def screen_send(send: SendRequestedMessage, msg: KafkaMessage) -> None:
         await screen_once(send, msg.correlation_id)
 

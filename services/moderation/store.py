@@ -13,6 +13,17 @@ A version remembers the command that made it and the event it published, so a
 command redelivered after a crash between storing its change and storing its
 decision still republishes the very same event (I2) instead of judging itself
 "already done" and publishing nothing.
+
+Every send reads three subjects, so reading one must stay cheap however many
+versions are stored: FerretDB v1 answers only a filter of exactly `{"_id": …}`
+from an index and reads the whole collection for any other. A subject's latest
+version is therefore found by `_id` alone. Versions of a subject are contiguous
+(version n+1 is only ever claimed by one who read n as the latest), so a hint
+`state_heads[<subject>] = {version: n}`, raised with `$max` after version n is
+stored, names a version that exists; the versions above it are probed one `_id`
+at a time until one is missing. The hint is never above the truth and a stale
+one only costs a probe; it decides nothing. A subject never touched (the common
+case) costs two concurrent reads.
 """
 
 import asyncio
@@ -48,8 +59,10 @@ from services.moderation.domain import (
 class ModerationStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.versions = db["state_versions"]
+        self.heads = db["state_heads"]
 
     async def ensure_indexes(self) -> None:
+        # subject_latest serves only the rare fallback of `_latest`; subject_command the commands' lookups.
         await self.versions.create_index([("subject", ASCENDING), ("version", DESCENDING)], name="subject_latest")
         await self.versions.create_index(
             [("subject", ASCENDING), ("command_id", ASCENDING)], unique=True, name="subject_command"
@@ -68,6 +81,7 @@ class ModerationStore:
             # found here; one storing later clashes on the unique indexes below.
             # Either way every delivery of a command ends in the same decision.
             current = await self._latest(key)
+            # A scan on FerretDB v1, acceptable here: commands are rare next to sends.
             applied = await self.versions.find_one({"subject": key, "command_id": command.command_id})
             if applied is not None:
                 return _decision_of(command, applied)
@@ -95,12 +109,42 @@ class ModerationStore:
                 await self.versions.insert_one(document)
             except DuplicateKeyError:
                 continue  # another command took this version, or this command is stored: look again
+            await self._note_head(key, version)
             return _decision_of(command, document)
 
     # --- reads ---------------------------------------------------------------
 
     async def _latest(self, key: str) -> dict[str, Any] | None:
-        return await self.versions.find_one({"subject": key}, sort=[("version", DESCENDING)])
+        """The subject's highest version, by `_id` reads only: the head hint with
+        version 1, then (under a hint n) versions n and n+1, then each next version
+        until one is missing."""
+        head, first = await asyncio.gather(self.heads.find_one({"_id": key}), self._version(key, 1))
+        noted = head["version"] if head else 0
+        if noted > 1:
+            latest, following = await asyncio.gather(self._version(key, noted), self._version(key, noted + 1))
+            version = noted
+        else:
+            latest, version = first, 1
+            following = await self._version(key, 2) if first is not None else None
+        if latest is None:
+            if noted:  # the rare path: a hint without its version (data removed by hand)
+                return await self.versions.find_one({"subject": key}, sort=[("version", DESCENDING)])
+            return None  # never touched: the common case
+        while following is not None:
+            latest, version = following, version + 1
+            following = await self._version(key, version + 1)
+        if version > noted:
+            await self._note_head(key, version)  # a crash before the note, or versions older than the hints
+        return latest
+
+    async def _version(self, key: str, version: int) -> dict[str, Any] | None:
+        return await self.versions.find_one({"_id": f"{key}#{version}"})
+
+    async def _note_head(self, key: str, version: int) -> None:
+        try:
+            await self.heads.update_one({"_id": key}, {"$max": {"version": version}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent first note: the hint is only a shortcut
 
     async def state_of(self, subject: Subject) -> str:
         latest = await self._latest(subject.key)
@@ -122,7 +166,8 @@ class ModerationStore:
         )
 
     async def blocks_of(self, seller_id: str) -> dict[SubjectKind, list[str]]:
-        """Creators currently blocked, per direction, sorted by creator id."""
+        """Creators currently blocked, per direction, sorted by creator id. An HTTP read,
+        not on a send's path: it scans the versions (on FerretDB v1) and that is fine."""
         kinds = (SubjectKind.SELLER_BLOCKS_CREATOR, SubjectKind.CREATOR_BLOCKS_SELLER)
         cursor = self.versions.find(
             {"seller_id": seller_id, "kind": {"$in": [str(k) for k in kinds]}},

@@ -189,6 +189,36 @@ def remaining_allowance(tier: Tier, policy: QuotaPolicy, *, weekly_used: int, st
     return max(0, tier.weekly_limit - weekly_used)
 
 
+@dataclass(frozen=True, slots=True)
+class ReplySlots:
+    """Who holds a conversation's first `reply_cap + 1` seller-message slots (R9).
+
+    Each admitted seller message claims the lowest free slot `1, 2, …` by a unique
+    insert, so the slots held are `1..m` and each command holds at most one (a
+    redelivered command finds its own). Once all are held the count is saturated:
+    whichever command is left out, at least `reply_cap` others are counted, so no
+    further slot is needed. `holders[n - 1]` is the command holding slot n, or None.
+    """
+
+    holders: tuple[str | None, ...]
+
+    def count(self, excluding_command: str | None = None) -> int:
+        """Seller messages admitted, up to the reply cap, not counting `excluding_command`'s own."""
+        held = sum(1 for holder in self.holders if holder is not None and holder != excluding_command)
+        return min(held, len(self.holders) - 1)
+
+    def held_by(self, command_id: str) -> int | None:
+        return next((n for n, holder in enumerate(self.holders, 1) if holder == command_id), None)
+
+    def first_free(self) -> int | None:
+        """The lowest slot seen free (every slot below it is held for good), or None when saturated."""
+        return next((n for n, holder in enumerate(self.holders, 1) if holder is None), None)
+
+
+def reply_slot_count(policy: QuotaPolicy) -> int:
+    return policy.reply_cap + 1
+
+
 # --- judging a seller's send -----------------------------------------------------
 
 
@@ -199,7 +229,8 @@ class Standing:
     connected: bool
     reply_lifted: bool
     seller_messages: int
-    """Seller messages already admitted in the conversation (this send excluded), up to the reply cap."""
+    """Seller messages already admitted in the conversation (this send excluded), up to the
+    reply cap; not counted (0) once the cap is lifted."""
     creator_followers: int | None
     tier: Tier
     """The tier frozen for the week, or the one the latest GMV gives."""

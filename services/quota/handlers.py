@@ -22,7 +22,7 @@ CONNECTED_BY_COLLABORATION = "collaboration"
 
 
 def register(runtime: ServiceRuntime, store: QuotaStore, admission: Admission) -> None:
-    @runtime.subscriber(SEND_SCREENED, title="quota:admit")
+    @runtime.subscriber(SEND_SCREENED, title="quota:admit", pipeline=True)
     async def admit(screened: SendScreenedMessage, msg: KafkaMessage) -> None:
         decision = await runtime.decisions.decide_once(screened.command_id, lambda: admission.decide(screened.send))
         await runtime.publisher.send(decision.outgoing, msg.correlation_id)

@@ -9,12 +9,35 @@ FerretDB v1 applies atomically (no `$inc`, no conditional updates):
   `{seller}:{week}:{n}` (or `{seller}:starter:{n}`) with n below the limit, so
   instances racing for the last units can never exceed it (R3, R7);
 - the tier of a week is one document per (seller, week), written by its first
-  charge; the first writer wins (R6).
+  charge; the first writer wins (R6);
+- each admitted seller message of a conversation not yet replied to claims the
+  lowest free reply slot `{conversation}#{n}`, n ≤ reply cap + 1 (R9).
 
-Claims and charges carry the command_id that made them, so a redelivered
-command finds what it already holds instead of taking more (I2).
+Claims, charges and reply slots carry the command_id that made them, so a
+redelivered command finds what it already holds instead of taking more (I2).
+
+Every send is judged by `_id` reads only, because FerretDB v1 answers only a
+filter of exactly `{"_id": …}` from an index and reads (and decodes) the whole
+collection for any other. So a seller's send never filters on another field:
+
+- the charge a command made is the one charge of its (seller, week, creator),
+  whose `_id` it knows, when that charge carries its command_id;
+- the claim a command holds is looked for (by a scan on `command_id`) only if
+  its `claim_attempts` marker exists: the marker is written just before the
+  command claims, so without one the command holds no claim. Only a command
+  redelivered after it started claiming (a crash) pays the scan;
+- a claim walk starts above `claim_heads[{seller}:{pool}]`, the highest unit
+  noted as claimed (raised with `$max` after each claim). The hint is never
+  above the truth; a stale one costs a collision and a step up. Only a pool
+  whose top is reached (exhausted, or with released units) is scanned for a
+  free unit;
+- reply slots 1..cap+1 are read by `_id`, concurrently.
+
+The HTTP read API (`claims_used`, `charges_in_week`) still counts by scanning.
 """
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,7 +50,7 @@ from pymongo.errors import DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
-from services.quota.domain import Allowance, Charge, Claim, Tier, Week
+from services.quota.domain import Allowance, Charge, Claim, ReplySlots, Tier, Week
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +66,17 @@ class QuotaStore:
         self.creator_profiles = db["creator_profiles"]
         self.connections = db["connections"]
         self.reply_lifts = db["reply_lifts"]
-        self.seller_messages = db["seller_messages"]
+        self.reply_slots = db["reply_slots"]
         self.week_tiers = db["week_tiers"]
+        self.claim_attempts = db["claim_attempts"]
+        self.claim_heads = db["claim_heads"]
         self.claims = db["claims"]
         self.charges = db["charges"]
 
     async def ensure_indexes(self) -> None:
-        await self.seller_messages.create_index("conversation_id")
-        await self.claims.create_index("command_id")
-        await self.claims.create_index([("seller_id", ASCENDING), ("pool", ASCENDING)])
-        await self.charges.create_index("command_id")
-        await self.charges.create_index([("seller_id", ASCENDING), ("week", ASCENDING)])
+        await self.claims.create_index("command_id")  # claim_held_by's rare scan
+        await self.claims.create_index([("seller_id", ASCENDING), ("pool", ASCENDING)])  # free units; the read API
+        await self.charges.create_index([("seller_id", ASCENDING), ("week", ASCENDING)])  # the read API
 
     # --- what upstream reports (latest occurred_at wins; per-key order on one partition) ---
 
@@ -89,15 +112,23 @@ class QuotaStore:
     async def reply_lifted(self, conversation_id: str) -> bool:
         return await self.reply_lifts.find_one({"_id": conversation_id}, {"_id": 1}) is not None
 
-    async def record_seller_message(self, conversation_id: str, command_id: str, at: datetime) -> None:
-        await _insert_once(self.seller_messages, {"_id": command_id, "conversation_id": conversation_id, "at": at})
+    async def reply_slots_held(self, conversation_id: str, slots: int) -> ReplySlots:
+        """Who holds the conversation's reply slots 1..`slots`: one `_id` read each, concurrently."""
+        return ReplySlots(tuple(await asyncio.gather(*(self._reply_slot_holder(conversation_id, n) for n in range(1, slots + 1)))))
 
-    async def count_seller_messages(self, conversation_id: str, at_most: int, excluding_command: str | None = None) -> int:
-        """Seller messages admitted in the conversation, counted up to `at_most` (the cap)."""
-        query: dict[str, Any] = {"conversation_id": conversation_id}
-        if excluding_command is not None:
-            query["_id"] = {"$ne": excluding_command}
-        return await self.seller_messages.count_documents(query, limit=at_most) if at_most else 0
+    async def record_seller_message(self, conversation_id: str, command_id: str, at: datetime, seen: ReplySlots) -> None:
+        """Count an admitted seller message: the lowest free reply slot, unless this
+        command holds one already or all are held (`seen`: read before admitting it)."""
+
+        async def insert(n: int) -> bool:
+            doc = {"_id": _reply_slot_id(conversation_id, n), "conversation_id": conversation_id, "command_id": command_id, "at": at}
+            return await _insert_once(self.reply_slots, doc)
+
+        await take_reply_slot(seen, command_id, insert, lambda n: self._reply_slot_holder(conversation_id, n))
+
+    async def _reply_slot_holder(self, conversation_id: str, n: int) -> str | None:
+        doc = await self.reply_slots.find_one({"_id": _reply_slot_id(conversation_id, n)}, {"command_id": 1})
+        return doc["command_id"] if doc else None
 
     # --- the ledger ---------------------------------------------------------------
 
@@ -117,22 +148,31 @@ class QuotaStore:
     async def claim(self, party: Party, allowance: Allowance, tier: Tier) -> Claim | None:
         """Claim the lowest free unit of the allowance, or None when all are taken.
 
-        Starts at the number of claims already made (usually the next free unit) and
-        walks up on collisions; units freed by a release are found once the top is reached.
+        Marks the attempt first (so `claim_held_by` knows to look), starts above the
+        highest unit noted as claimed (usually the next free unit) and walks up on
+        collisions; units freed by a release are found once the top is reached.
         """
-        unit = await self.claims_used(party.seller_id, allowance.pool)
+        _, unit = await asyncio.gather(
+            _insert_once(self.claim_attempts, {"_id": party.command_id, "seller_id": party.seller_id, "at": _now()}),
+            self._next_unit_hint(party.seller_id, allowance.pool),
+        )
         while True:
             if allowance.limit is not None and unit >= allowance.limit:
-                free = await self._lowest_free_unit(party.seller_id, allowance)
+                free = await self._lowest_free_unit(party.seller_id, allowance)  # the rare path: a scan
                 if free is None:
                     return None
                 unit = free
             claim = Claim(f"{party.seller_id}:{allowance.pool}:{unit}", party.command_id, allowance, unit + 1, tier)
             if await _insert_once(self.claims, _claim_document(claim, party)):
+                await self._note_claimed_unit(party.seller_id, allowance.pool, unit)
                 return claim
             unit += 1
 
     async def claim_held_by(self, command_id: str) -> Claim | None:
+        """The claim this command holds: none unless it once started claiming."""
+        if await self.claim_attempts.find_one({"_id": command_id}, {"_id": 1}) is None:
+            return None  # the common case: this command never claimed
+        # The rare path (a redelivery after a crash, or a claim released and retried): a scan.
         doc = await self.claims.find_one({"command_id": command_id})
         if doc is None:
             return None
@@ -143,7 +183,20 @@ class QuotaStore:
         await self.claims.delete_one({"_id": claim.slot_id, "command_id": claim.command_id})
 
     async def claims_used(self, seller_id: str, pool: str) -> int:
+        """Units of the pool held now (for the read API: a scan on FerretDB v1)."""
         return await self.claims.count_documents({"seller_id": seller_id, "pool": pool})
+
+    async def _next_unit_hint(self, seller_id: str, pool: str) -> int:
+        """One above the highest unit noted as claimed: usually the next free one, never above it
+        unless units were released."""
+        head = await self.claim_heads.find_one({"_id": f"{seller_id}:{pool}"})
+        return head["unit"] + 1 if head else 0
+
+    async def _note_claimed_unit(self, seller_id: str, pool: str, unit: int) -> None:
+        try:
+            await self.claim_heads.update_one({"_id": f"{seller_id}:{pool}"}, {"$max": {"unit": unit}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent first note: the hint is only a shortcut
 
     async def record_charge(self, party: Party, claim: Claim, week: Week) -> Charge:
         """Record the pair's charge for the week; return the one that stands (R4)."""
@@ -173,11 +226,8 @@ class QuotaStore:
         doc = await self.charges.find_one({"_id": _charge_id(seller_id, week_key, creator_id)})
         return _charge(doc) if doc else None
 
-    async def charge_made_by(self, command_id: str) -> Charge | None:
-        doc = await self.charges.find_one({"command_id": command_id})
-        return _charge(doc) if doc else None
-
     async def charges_in_week(self, seller_id: str, week_key: str) -> int:
+        """Creators charged in the week (for the read API: a scan on FerretDB v1)."""
         return await self.charges.count_documents({"seller_id": seller_id, "week": week_key})
 
     async def _lowest_free_unit(self, seller_id: str, allowance: Allowance) -> int | None:
@@ -187,6 +237,26 @@ class QuotaStore:
             for doc in await self.claims.find({"seller_id": seller_id, "pool": allowance.pool}, {"unit": 1}).to_list()
         }
         return next((unit for unit in range(allowance.limit) if unit not in taken), None)
+
+
+async def take_reply_slot(
+    seen: ReplySlots,
+    command_id: str,
+    insert: Callable[[int], Awaitable[bool]],
+    holder: Callable[[int], Awaitable[str | None]],
+) -> int | None:
+    """Claim the lowest free reply slot for the command; the slot it holds, or None when
+    all are held. Starts at the lowest slot `seen` free (those below are held for good)
+    and walks up on collisions; a collision with its own slot (a concurrent delivery
+    of the same command) ends the walk, so a command never holds two."""
+    if (own := seen.held_by(command_id)) is not None:
+        return own
+    n = seen.first_free()
+    while n is not None and n <= len(seen.holders):
+        if await insert(n) or await holder(n) == command_id:
+            return n
+        n += 1
+    return None
 
 
 async def _insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
@@ -203,6 +273,10 @@ async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, 
     if current is not None and current["reported_at"] > reported_at:
         return  # an older report arriving late
     await collection.replace_one({"_id": key}, {**fields, "reported_at": reported_at}, upsert=True)
+
+
+def _reply_slot_id(conversation_id: str, n: int) -> str:
+    return f"{conversation_id}#{n}"
 
 
 def _pair(seller_id: str, creator_id: str) -> str:

@@ -60,3 +60,28 @@ async def test_racing_commands_leave_the_newest_state_and_a_consistent_history(s
     assert all(a != b for a, b in zip(states, states[1:]))  # every event is a real change
     assert len(published) == len(states)
     assert all(parse(MODERATION_EVENTS, record.value).type in {"CreatorBlocked", "CreatorUnblocked"} for record in published)
+
+
+async def test_the_latest_version_is_found_by_id_whatever_the_head_hint_says(store: ModerationStore) -> None:
+    seller, creator, start = unique("s"), unique("c"), utcnow()
+    subject = seller_blocks_creator(seller, creator)
+    assert await store.state_of(subject) == UNBLOCKED  # never touched: no hint, no version
+    assert await store.heads.find_one({"_id": subject.key}) is None
+
+    for i, kind in enumerate((BlockCreator, UnblockCreator, BlockCreator)):
+        await store.apply(kind(command_id=unique("mod"), occurred_at=start + timedelta(seconds=i), seller_id=seller, creator_id=creator))
+    assert (await store.heads.find_one({"_id": subject.key}))["version"] == 3
+    assert await store.state_of(subject) == BLOCKED
+
+    await store.heads.delete_one({"_id": subject.key})  # versions from before the hints, or a crash before the note
+    assert await store.state_of(subject) == BLOCKED
+    assert (await store.heads.find_one({"_id": subject.key}))["version"] == 3  # noted again by the read
+    await store.heads.update_one({"_id": subject.key}, {"$set": {"version": 2}})  # a lost $max
+    assert await store.state_of(subject) == BLOCKED
+
+    await store.heads.update_one({"_id": subject.key}, {"$set": {"version": 1}})
+    unblock = UnblockCreator(command_id=unique("mod"), occurred_at=start + timedelta(seconds=9), seller_id=seller, creator_id=creator)
+    assert (await store.apply(unblock)).outcome == "UnblockCreator:changed"
+    assert await store.state_of(subject) == UNBLOCKED
+    history = await store.versions.find({"subject": subject.key}).sort("version", 1).to_list()
+    assert [v["version"] for v in history] == [1, 2, 3, 4]

@@ -12,7 +12,7 @@ from typing import Any
 from im_contracts import CreatorProfileUpdated, MessageKind, SellerGmvUpdated, SendMessage, new_event_id, utcnow
 from im_contracts.topics import DIRECTORY_EVENTS, SEND_REQUESTED
 
-from services.common.runtime import ServiceRuntime
+from services.common.runtime import ServiceRuntime, consumers_of
 from services.quota.store import QuotaStore
 from services.registry import runtime_factory
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique
@@ -84,22 +84,25 @@ async def _equals(value: Awaitable[Any], expected: Any) -> bool:
 
 async def settle_group(runtimes: list[ServiceRuntime], timeout: float = 60.0) -> None:
     """Wait until, for each subscriber, the instances together own every partition of
-    its topics exactly once, each owns some, and every owned position is resolved."""
+    its topics exactly once, every consumer owns some (when there are enough
+    partitions), and every owned position is resolved."""
 
     async def settled() -> bool:
         for subscribers in zip(*(r.broker.subscribers for r in runtimes)):
-            consumers = [s.consumer for s in subscribers]
-            if any(c is None for c in consumers):
+            consumers = [c for s in subscribers for c in consumers_of(s)]
+            if not consumers:
                 return False
             assignments = [c.assignment() for c in consumers]
             owned = set().union(*assignments)
             wanted = sum(len(consumers[0].partitions_for_topic(t) or ()) for t in consumers[0].subscription())
-            if not all(assignments) or sum(map(len, assignments)) != len(owned) or len(owned) != wanted:
+            busy = sum(1 for a in assignments if a)
+            if busy < min(len(consumers), wanted) or sum(map(len, assignments)) != len(owned) or len(owned) != wanted:
                 return False
         for runtime in runtimes:
             for subscriber in runtime.broker.subscribers:
-                for partition in subscriber.consumer.assignment():
-                    await subscriber.consumer.position(partition)
+                for consumer in consumers_of(subscriber):
+                    for partition in consumer.assignment():
+                        await consumer.position(partition)
         return True
 
     await wait_until(settled, "the quota instances to share their partitions", timeout)

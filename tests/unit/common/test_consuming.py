@@ -41,24 +41,26 @@ def make_runtime() -> tuple[ServiceRuntime, list[SendMessage], list[DeadLetter],
 
 
 VALID = EXAMPLES["SendMessage"].model_dump(mode="json")
+KEY = b"seller-1:creator-1"
 
 
 @pytest.mark.parametrize(
-    ("body", "error_part"),
+    ("body", "key", "error_part"),
     [
-        (b"not json", "not JSON"),
-        (b"[1, 2]", "not an object"),
-        (json.dumps({"type": "Nope"}).encode(), "schema violation"),
-        (json.dumps({**VALID, "seller_id": "bad id"}).encode(), "schema violation"),
-        (json.dumps({**VALID, "text": "x" * 2000}).encode(), "exceeds"),
-        (b"\xff\xfe", "not JSON"),
+        (b"not json", KEY, "not JSON"),
+        (b"[1, 2]", KEY, "not an object"),
+        (json.dumps({"type": "Nope"}).encode(), KEY, "schema violation"),
+        (json.dumps({**VALID, "seller_id": "bad id"}).encode(), KEY, "schema violation"),
+        (json.dumps({**VALID, "text": "x" * 2000}).encode(), KEY, "exceeds"),
+        (b"\xff\xfe", KEY, "not JSON"),
+        (json.dumps(VALID).encode(), None, "no key"),
     ],
 )
-async def test_poison_is_dead_lettered_and_consumer_goes_on(body: bytes, error_part: str) -> None:
+async def test_poison_is_dead_lettered_and_consumer_goes_on(body: bytes, key: bytes | None, error_part: str) -> None:
     runtime, handled, letters, _ = make_runtime()
     async with TestKafkaBroker(runtime.broker) as broker:
-        await broker.publish(body, SEND_REQUESTED)
-        await broker.publish(VALID, SEND_REQUESTED)
+        await broker.publish(body, SEND_REQUESTED, key=key)
+        await broker.publish(VALID, SEND_REQUESTED, key=KEY)
     assert len(handled) == 1
     assert len(letters) == 1 and error_part in letters[0].error
     assert letters[0].payload_bytes() == body
@@ -68,7 +70,7 @@ async def test_poison_is_dead_lettered_and_consumer_goes_on(body: bytes, error_p
 async def test_handler_bug_is_dead_lettered_not_retried_forever() -> None:
     runtime, handled, letters, _ = make_runtime()
     async with TestKafkaBroker(runtime.broker) as broker:
-        await broker.publish({**VALID, "text": "explode"}, SEND_REQUESTED)
+        await broker.publish({**VALID, "text": "explode"}, SEND_REQUESTED, key=KEY)
     assert not handled and "RuntimeError: handler bug" in letters[0].error
 
 
@@ -76,6 +78,17 @@ async def test_transient_failures_are_retried_until_they_pass() -> None:
     runtime, handled, letters, failures_left = make_runtime()
     failures_left[0] = 3
     async with TestKafkaBroker(runtime.broker) as broker:
-        await broker.publish(VALID, SEND_REQUESTED)
+        await broker.publish(VALID, SEND_REQUESTED, key=KEY)
     assert len(handled) == 1 and not letters
     assert runtime.health.degraded_reason is None
+
+
+async def test_handled_records_are_counted_by_topic_type_and_result() -> None:
+    runtime, _, _, _ = make_runtime()
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await broker.publish(VALID, SEND_REQUESTED, key=KEY)
+        await broker.publish(b"not json", SEND_REQUESTED, key=KEY)
+    count = runtime.metrics.registry.get_sample_value
+    assert count("im_messages_handled_total", {"topic": SEND_REQUESTED, "type": "SendMessage", "result": "ok"}) == 1
+    assert count("im_messages_handled_total", {"topic": SEND_REQUESTED, "type": "unreadable", "result": "dead_letter"}) == 1
+    assert count("im_dead_letters_total", {"topic": SEND_REQUESTED}) == 1

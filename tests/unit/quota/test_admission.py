@@ -2,6 +2,7 @@
 charged, tier freezing, the starter pack, and resuming after a crash (R3-R10, I2)."""
 
 import asyncio
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -168,3 +169,27 @@ async def test_concurrent_first_outreach_to_one_creator_charges_once(admission: 
     decisions = await asyncio.gather(*(admission.decide(send("s", "c1", MONDAY)) for _ in range(6)))
     assert sum(d.outcome == "admitted:charged" for d in decisions) == 1
     assert len(store.claims) == 1  # the losers released their claims
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_concurrent_deliveries_of_one_command_keep_one_claim(seed: int) -> None:
+    """A rebalance overlapping the old owner: both deliveries may claim a unit; the one
+    whose claim the charge does not name gives its unit back."""
+    store = InMemoryQuotaStore(rng=random.Random(seed))
+    store.followers_by_creator["c1"] = 1_000
+    store.gmv_by_seller["s"] = Decimal(10_000)
+    admission = Admission(store, SMALL)
+    command = send("s", "c1", MONDAY)
+    decisions = await asyncio.gather(admission.decide(command), admission.decide(command))
+    charged = [published(d)["OutreachCharged"].used for d in decisions]
+    assert charged[0] == charged[1]  # both name the one charge
+    assert len(store.charges) == 1 and len(store.claims) == 1
+    assert next(iter(store.claims.values())).used == next(iter(store.charges.values())).used
+    assert len(store.reply_slots) == 1  # counted once for R9
+
+
+async def test_redeciding_after_the_claim_mark_but_before_the_claim_claims_once(admission: Admission, store: InMemoryQuotaStore) -> None:
+    command = send("s", "c1", MONDAY)
+    store.claim_attempts.add(command.command_id)  # a crash between the mark and the claim
+    charged = published(await admission.decide(command))["OutreachCharged"]
+    assert charged.used == 1 and len(store.claims) == 1
