@@ -352,9 +352,9 @@ async def run_round(
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS + EXTRA_FAULTS)}")
     workload = plan_workload(sends, conversations, seed=seed)
     poison = plan_poison(workload) if fault == "poison" else PoisonSet()
-    expected: dict[str, Planned] = {p.command_id: p for p in workload.sends + poison.valid}
+    expected: dict[str, Planned] = {p.command_id: p for p in workload.sends}
     expected.update({r.command.command_id: r.command for r in poison.records if r.command})
-    conversation_ids = set(workload.conversations) | {p.send.seller_id + ":" + p.send.creator_id for p in poison.valid}
+    conversation_ids = set(workload.conversations)
     report = FaultReport(fault)
     drain_timeout = drain_timeout or drain_timeout_for(sends)
     label = f"[{fault} #{round_no}]"
@@ -376,9 +376,7 @@ async def run_round(
         async def publish_poison() -> None:
             for record in poison.records:
                 record.partition, record.offset = await publisher.send(record.topic, record.value, record.key)
-            for planned in poison.valid:
-                await publisher.send(SEND_REQUESTED, encoded(planned)[1], None)
-            log.info("%s published %d poison records and %d valid sends without a key", label, len(poison.records), len(poison.valid))
+            log.info("%s published %d poison records", label, len(poison.records))
 
         async def timed_fault() -> None:
             report.started = time.monotonic() - started

@@ -194,7 +194,6 @@ class Poison:
 @dataclass
 class PoisonSet:
     records: list[Poison] = field(default_factory=list)
-    valid: list[Planned] = field(default_factory=list)  # valid sends published oddly (no key)
 
 
 def plan_poison(workload: Workload, tag: str | None = None) -> PoisonSet:
@@ -272,16 +271,11 @@ def plan_poison(workload: Workload, tag: str | None = None) -> PoisonSet:
         Poison("moderation-not-json", MODERATION_COMMANDS, seller.encode(), f"garbage {marker('mod')}".encode()),
     ]
 
-    # A valid send with no key: delivered like any other (its own conversation).
-    lone_seller, lone_creator = seller, f"chc-{tag}-nokey"
-    valid = [
-        Planned(
-            SendMessage(command_id=marker("valid-no-key"), occurred_at=datetime.now(timezone.utc), seller_id=lone_seller,
-                        creator_id=lone_creator, sender="creator", text="Hi, sent without a key", entry_point="creator_messages"),
-            DELIVERED,
-        )
-    ]
-    return PoisonSet(records=records, valid=valid)
+    # A well-formed SendMessage without a key: the contract keys every message
+    # (DESIGN §3), so it is refused as invalid and dead-lettered like other poison.
+    command_id, value = send_body("valid-body-no-key")
+    records.append(Poison("send-without-key", SEND_REQUESTED, None, value, expecting(command_id, invalid)))
+    return PoisonSet(records=records)
 
 
 def encoded(planned: Planned) -> tuple[bytes, bytes]:
