@@ -4,7 +4,7 @@ injected mid-burst, checks the delivery guarantees (I1–I5) after every burst,
 prints a table, stops everything, and exits 1 if any invariant was violated.
 
     python -m tests.chaos.runner [--sends 2000] [--conversations 200] [--rounds 1]
-                                 [--faults kill:moderation,restart-kafka,...] [--rate 40]
+                                 [--faults kill:moderation,restart-kafka,...] [--rate 40] [--during-rate 20]
 
     make chaos CHAOS_ARGS="--sends 500 --faults poison,kill:messaging"
 """
@@ -24,7 +24,7 @@ from tests.chaos.scenario import EXTRA_FAULTS, FAULTS, RoundResult, known_fault,
 
 log = logging.getLogger("chaos")
 
-COLUMNS = ("fault", "round", "sends", "delivered", "rejected", "dup", "dlq/poison", "fault s", "drain s", "result")
+COLUMNS = ("fault", "round", "sends", "in fault", "delivered", "rejected", "dup", "dlq/poison", "fault s", "drain s", "result")
 
 
 def parse_faults(value: str) -> list[str]:
@@ -41,7 +41,7 @@ def row(result: RoundResult) -> tuple[str, ...]:
     c = result.verdict.counts
     drain = "-" if math.isnan(result.drain_seconds) else f"{result.drain_seconds:.1f}"
     outcome = "ok" if result.ok else ("TIMEOUT" if result.timed_out else "VIOLATED")
-    return (result.fault, str(result.round), str(c.sends), str(c.delivered), str(c.rejected), str(c.duplicates),
+    return (result.fault, str(result.round), str(c.sends), str(result.sent_during_fault), str(c.delivered), str(c.rejected), str(c.duplicates),
             f"{c.dead_letters}/{c.poison}", f"{result.fault_report.seconds:.1f}", drain, outcome)
 
 
@@ -58,7 +58,7 @@ async def run(args: argparse.Namespace, instance: ChaosInstance) -> list[RoundRe
         for fault in args.faults:
             results.append(await run_round(
                 instance, fault, sends=args.sends, conversations=args.conversations, rate=args.rate,
-                fault_at=args.fault_at, round_no=round_no,
+                during_rate=args.during_rate, fault_at=args.fault_at, round_no=round_no,
                 seed=None if args.seed is None else args.seed + len(results),
                 drain_timeout=args.drain_timeout,
             ))
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults", type=parse_faults, default=list(FAULTS),
                         help=f"comma-separated, or 'all' (default {','.join(FAULTS)}; also {','.join(EXTRA_FAULTS)})")
     parser.add_argument("--rate", type=float, default=40.0, help="sends published per second, 0 = as fast as possible (default 40)")
+    parser.add_argument("--during-rate", type=float, default=None,
+                        help="sends per second while the fault lasts, on top of --sends; 0 holds back (default half of --rate)")
     parser.add_argument("--fault-at", type=float, default=0.5, help="inject the fault once this share of the burst is published (default 0.5)")
     parser.add_argument("--drain-timeout", type=float, default=None, help="seconds to wait for every outcome (default 180 + 2 per send)")
     parser.add_argument("--seed", type=int, default=None, help="make the workload reproducible")

@@ -48,6 +48,14 @@ EXTRA_FAULTS = (
     "none",
 )
 OUTAGE_SECONDS = 50.0
+RESERVE_SECONDS = 120.0  # sends planned for traffic during a fault, in seconds of during_rate
+
+
+def outage_seconds(fault: str) -> float:
+    kind, _, seconds = fault.partition(":")
+    if kind in ("kafka-outage", "ferretdb-outage"):
+        return float(seconds or OUTAGE_SECONDS)
+    return 0.0
 RECORDED_TOPICS = (SEND_DELIVERED, SEND_REJECTED, DLQ, QUOTA_EVENTS)
 PROGRESS_EVERY = 5.0
 
@@ -82,6 +90,7 @@ class RoundResult:
     drain_seconds: float = 0.0  # burst start to the last first outcome
     total_seconds: float = 0.0
     timed_out: bool = False
+    sent_during_fault: int = 0
 
     @property
     def ok(self) -> bool:
@@ -229,22 +238,54 @@ class Publisher:
         await self.send(topic, message.model_dump_json().encode(), kafka_key(message))
 
 
-class Pacer:
-    """At most ``rate`` sends a second in all (0: no limit); waiters go in turn."""
+class Schedule:
+    """When the burst's sends go out: ``before`` sends at ``rate``, then — the
+    fault is injected — sends at ``during_rate`` for as long as the fault lasts
+    (traffic meets the outage itself, whatever the pipeline's speed; 0 holds
+    back), then ``after`` sends at ``rate`` once every service is ready again.
+    A rate of 0 with ``rate`` means as fast as possible."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, before: int, after: int, rate: float, during_rate: float, on_fault: Callable[[], None]) -> None:
+        self.before, self.after = max(1, before), max(0, after)
         self._interval = 1 / rate if rate > 0 else 0.0
+        self._during_interval = 1 / during_rate if during_rate > 0 else None
+        self._on_fault = on_fault
+        self.fault_over = asyncio.Event()
+        self.issued = {"before": 0, "during": 0, "after": 0}
         self._next = time.monotonic()
         self._lock = asyncio.Lock()
 
-    async def wait(self) -> None:
-        if not self._interval:
-            return
+    async def _pace(self, interval: float) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(self._next, now) + interval
+
+    async def ticket(self) -> bool:
+        """Wait for the next send's turn; False once the burst is complete."""
         async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-            self._next = max(self._next, now) + self._interval
+            if self.issued["before"] < self.before:
+                await self._pace(self._interval)
+                self.issued["before"] += 1
+                if self.issued["before"] == self.before:
+                    self._on_fault()
+                return True
+            if not self.fault_over.is_set():
+                if self._during_interval is None:
+                    await self.fault_over.wait()
+                else:
+                    delay = self._next - time.monotonic()
+                    try:
+                        await asyncio.wait_for(self.fault_over.wait(), max(delay, 0))
+                    except TimeoutError:
+                        self._next = max(self._next, time.monotonic()) + self._during_interval
+                        self.issued["during"] += 1
+                        return True
+            if self.issued["after"] < self.after:
+                await self._pace(self._interval)
+                self.issued["after"] += 1
+                return True
+            return False
 
 
 # --- the round ---------------------------------------------------------------------
@@ -342,18 +383,23 @@ async def run_round(
     sends: int = 300,
     conversations: int = 60,
     rate: float = 30.0,
+    during_rate: float | None = None,
     fault_at: float = 0.5,
     round_no: int = 1,
     seed: int | None = None,
     drain_timeout: float | None = None,
 ) -> RoundResult:
-    """One burst with ``fault`` injected once ``fault_at`` of it is published."""
+    """One burst of ``sends`` with ``fault`` injected once ``fault_at`` of them
+    are out; while the fault lasts, more sends go out at ``during_rate``
+    (default half of ``rate``) — they count in the round's sends."""
     if not known_fault(fault):
         raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS + EXTRA_FAULTS)}")
-    workload = plan_workload(sends, conversations, seed=seed)
+    during_rate = rate / 2 if during_rate is None else during_rate
+    reserve = int(during_rate * (RESERVE_SECONDS + outage_seconds(fault)))
+    workload = plan_workload(sends + reserve, conversations, seed=seed)
+    planned = {p.command_id: p for p in workload.sends}
     poison = plan_poison(workload) if fault == "poison" else PoisonSet()
-    expected: dict[str, Planned] = {p.command_id: p for p in workload.sends}
-    expected.update({r.command.command_id: r.command for r in poison.records if r.command})
+    expected: dict[str, Planned] = {r.command.command_id: r.command for r in poison.records if r.command}
     conversation_ids = set(workload.conversations)
     report = FaultReport(fault)
     drain_timeout = drain_timeout or drain_timeout_for(sends)
@@ -364,14 +410,11 @@ async def run_round(
     await recorder.start()
     try:
         await prepare_directory(instance, publisher, workload)
-        log.info("%s %d sends over %d conversations at %s/s; fault when %.0f%% are published",
-                 label, len(workload.sends), len(workload.conversations), rate or "max", fault_at * 100)
+        log.info("%s %d sends over %d conversations at %s/s, the fault after %d, %s/s while it lasts",
+                 label, sends, len(workload.conversations), rate or "max", int(sends * fault_at), during_rate or "none")
 
-        published = 0
-        fault_due = max(1, int(len(workload.sends) * fault_at))
         fault_task: asyncio.Task[None] | None = None
         started = time.monotonic()
-        pacer = Pacer(rate)
 
         async def publish_poison() -> None:
             for record in poison.records:
@@ -381,30 +424,40 @@ async def run_round(
         async def timed_fault() -> None:
             report.started = time.monotonic() - started
             log.info("%s injecting %s at %.1fs", label, fault, report.started)
-            await inject(instance, fault, report, publish_poison)
+            try:
+                await inject(instance, fault, report, publish_poison)
+            finally:
+                schedule.fault_over.set()
             report.seconds = time.monotonic() - started - report.started
-            log.info("%s %s over, every service ready, after %.1fs", label, fault, report.seconds)
+            log.info("%s %s over, every service ready, after %.1fs (%d sends meanwhile)",
+                     label, fault, report.seconds, schedule.issued["during"])
+
+        def start_fault() -> None:
+            nonlocal fault_task
+            fault_task = asyncio.create_task(timed_fault())
+
+        before = int(sends * fault_at)
+        schedule = Schedule(before, sends - before, rate, during_rate, start_fault)
 
         async def conversation(script: list[Planned]) -> None:
-            nonlocal published, fault_task
-            for planned in script:
-                await pacer.wait()
-                key, value = encoded(planned)
+            for send in script:
+                if not await schedule.ticket():
+                    return
+                key, value = encoded(send)
                 await publisher.send(SEND_REQUESTED, value, key)
-                published += 1
-                if published == fault_due and fault_task is None:
-                    fault_task = asyncio.create_task(timed_fault())
+                expected[send.command_id] = send
 
         publishing = asyncio.gather(*(conversation(s) for s in workload.conversations.values()))
         evidence = Evidence(expected, conversation_ids, poison.records, recorder.records, [])
         deadline = started + drain_timeout
         last_log, timed_out = 0.0, False
-        pending = {c for c, p in expected.items() if p.expect != NO_DELIVERY}
+        answered: set[str] = set()
         read = 0
         while True:
             await asyncio.sleep(0.25)
             new, read = recorder.records[read:], len(recorder.records)
-            pending -= outcome_records(new, pending).keys()
+            answered |= outcome_records(new, planned.keys() | expected.keys()).keys()
+            pending = [c for c, p in expected.items() if p.expect != NO_DELIVERY and c not in answered]
             done = (publishing.done() and fault_task is not None and fault_task.done()
                     and not pending and letters_complete(evidence))
             now = time.monotonic()
@@ -413,9 +466,9 @@ async def run_round(
             if fault_task is not None and fault_task.done() and fault_task.exception():
                 raise fault_task.exception()  # type: ignore[misc]
             if done or now > deadline or now - last_log >= PROGRESS_EVERY:
-                log.info("%s %5.1fs published %d/%d, outcomes %d/%d%s", label, now - started, published,
-                         len(workload.sends), len(expected) - len(pending), len(expected),
-                         "" if fault_task else " (fault not yet injected)")
+                log.info("%s %5.1fs commands %d (sends %s), outcomes %d/%d%s", label, now - started, len(expected),
+                         ", ".join(f"{k} {v}" for k, v in schedule.issued.items()), len(expected) - len(pending),
+                         len(expected), "" if fault_task else " (fault not yet injected)")
                 last_log = now
             if done:
                 break
@@ -440,8 +493,9 @@ async def run_round(
         verdict = check(evidence)
         for problem in report.problems:
             verdict.violate("fault", problem)
-        result = RoundResult(fault, round_no, verdict, report, published=published, publish_retries=publisher.retries,
-                             drain_seconds=drain, total_seconds=time.monotonic() - started, timed_out=timed_out)
+        result = RoundResult(fault, round_no, verdict, report, published=len(expected), publish_retries=publisher.retries,
+                             drain_seconds=drain, total_seconds=time.monotonic() - started, timed_out=timed_out,
+                             sent_during_fault=schedule.issued["during"])
         log.info("%s %s: %s", label, "ok" if result.ok else "VIOLATED", describe(result))
         for line in verdict.summary():
             log.error("%s   %s", label, line)
@@ -454,7 +508,8 @@ async def run_round(
 def describe(result: RoundResult) -> str:
     c = result.verdict.counts
     return (f"sends {c.sends}, delivered {c.delivered}, rejected {c.rejected}, duplicates {c.duplicates}, "
-            f"dead letters {c.dead_letters}/{c.poison} poison, stored {c.stored}, drain {result.drain_seconds:.1f}s, "
+            f"dead letters {c.dead_letters}/{c.poison} poison, stored {c.stored}, {result.sent_during_fault} sent during the fault, "
+            f"drain {result.drain_seconds:.1f}s, "
             f"fault {result.fault_report.seconds:.1f}s{'; ' + '; '.join(result.fault_report.notes) if result.fault_report.notes else ''}")
 
 
