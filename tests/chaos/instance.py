@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ INSTANCE = "chaos"
 SERVICES = ("messaging", "moderation", "quota", "inbox-projection", "collaboration-card")
 PIPELINE = ("moderation", "quota", "messaging")
 PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "FERRETDB_PORT", "FERRETDB_DEBUG_PORT")
+DEFAULT_PORTS = (29092, 29093, 27019, 28088)  # deploy/local/common.sh, instance "chaos"
 # Inherited from whoever runs us, but they would point the services elsewhere.
 NOT_INHERITED = (*PORT_VARIABLES, "KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "IM_PORT_BASE",
                  "IM_DATABASE_PREFIX", "IM_GROUP_PREFIX", "IM_AUTO_OFFSET_RESET", "IM_HTTP_PORT")
@@ -134,6 +136,12 @@ class ChaosInstance:
             if self.log_dir.exists():
                 shutil.rmtree(self.data_dir / "logs.previous", ignore_errors=True)
                 self.log_dir.rename(self.data_dir / "logs.previous")
+        taken = self.ports_in_use()
+        if taken:
+            raise InstanceError(
+                f"ports {taken} are already in use: another chaos run (another worktree?) or another program; "
+                "stop it, or move this run with CHAOS_PORT_BASE and CHAOS_KAFKA_PORT, CHAOS_KAFKA_CONTROLLER_PORT, "
+                "CHAOS_FERRETDB_PORT, CHAOS_FERRETDB_DEBUG_PORT")
         started = time.monotonic()
         self.script("infra.sh", "start")
         values = dict(line.split("=", 1) for line in subprocess.run(
@@ -147,6 +155,19 @@ class ChaosInstance:
         log.info("chaos instance up in %.1fs: kafka %s, %s, services on %d+, prefix %s, logs %s",
                  time.monotonic() - started, self.kafka_bootstrap_servers, self.mongodb_uri,
                  self.port_base + 1, self.prefix, self.log_dir)
+
+    def ports_in_use(self) -> list[int]:
+        """The instance's ports something already listens on (its own daemons are stopped by now)."""
+        ports = [self.port(service) for service in SERVICES]
+        for name, default in zip(PORT_VARIABLES, DEFAULT_PORTS):
+            ports.append(int(os.environ.get(f"CHAOS_{name}") or default))
+        taken = []
+        for port in ports:
+            with socket.socket() as probe:
+                probe.settimeout(0.5)
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    taken.append(port)
+        return taken
 
     def stop(self) -> None:
         """Stop the services and both daemons of the chaos instance (idempotent)."""

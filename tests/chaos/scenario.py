@@ -121,11 +121,11 @@ class Recorder:
 
     async def start(self) -> None:
         await self._consumer.start()
+        await self._consumer.topics()  # fetches the metadata of every topic
         for topic in RECORDED_TOPICS:
             partitions = self._consumer.partitions_for_topic(topic)
-            while not partitions:
-                await self._consumer._client.force_metadata_update()  # noqa: SLF001 - no public call for this
-                partitions = self._consumer.partitions_for_topic(topic)
+            if not partitions:
+                raise RuntimeError(f"topic {topic} has no partitions: were the topics created?")
             self._partitions += [TopicPartition(topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._partitions)
         ends = await self._consumer.end_offsets(self._partitions)
