@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 log = logging.getLogger("chaos")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,27 +98,56 @@ class ChaosInstance:
 
     # --- scripts --------------------------------------------------------------
 
-    def script(self, name: str, *args: str, check: bool = True, timeout: float = 180) -> int:
-        """Run deploy/local/<name> with output appended to scripts.log."""
+    def _command(self, name: str, args: tuple[str, ...]) -> list[str]:
+        return ["bash", str(DEPLOY / name), *args] if name.endswith(".sh") else [name, *args]
+
+    def _open_log(self, command: list[str]) -> Any:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        out = open(self.log_dir / "scripts.log", "ab")  # noqa: SIM115 - closed by the caller
+        out.write(f"\n[{time.strftime('%H:%M:%S')}] $ {' '.join(command)}\n".encode())
+        out.flush()
+        return out
+
+    def _failed(self, command: list[str], returncode: int) -> InstanceError:
         logfile = self.log_dir / "scripts.log"
-        command = [str(DEPLOY / name), *args] if name.endswith(".sh") else [name, *args]
-        if name.endswith(".sh"):
-            command.insert(0, "bash")
-        with open(logfile, "ab") as out:
-            out.write(f"\n[{time.strftime('%H:%M:%S')}] $ {' '.join(command)}\n".encode())
-            out.flush()
+        return InstanceError(f"{' '.join(command)} failed ({returncode}); last lines of {logfile}:\n{tail(logfile)}")
+
+    def script(self, name: str, *args: str, check: bool = True, timeout: float = 180) -> int:
+        """Run deploy/local/<name> (or a program) with output appended to scripts.log."""
+        command = self._command(name, args)
+        with self._open_log(command) as out:
             try:
                 done = subprocess.run(command, env=self.env(), cwd=REPO_ROOT, stdin=subprocess.DEVNULL,
                                       stdout=out, stderr=out, timeout=timeout, check=False)
             except subprocess.TimeoutExpired as exc:
-                raise InstanceError(f"{' '.join(command)} took over {timeout}s; see {logfile}") from exc
+                raise InstanceError(f"{' '.join(command)} took over {timeout}s; see {self.log_dir / 'scripts.log'}") from exc
         if check and done.returncode != 0:
-            raise InstanceError(f"{' '.join(command)} failed ({done.returncode}); last lines of {logfile}:\n{tail(logfile)}")
+            raise self._failed(command, done.returncode)
         return done.returncode
 
     async def ascript(self, name: str, *args: str, check: bool = True, timeout: float = 180) -> int:
-        return await asyncio.to_thread(self.script, name, *args, check=check, timeout=timeout)
+        """script() without blocking the event loop. Cancelled (Ctrl-C), it still
+        lets the script finish: a daemon it started must get its pid file, or
+        nothing could stop it."""
+        command = self._command(name, args)
+        with self._open_log(command) as out:
+            process = await asyncio.create_subprocess_exec(
+                *command, env=self.env(), cwd=REPO_ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            finished = asyncio.ensure_future(process.wait())
+            try:
+                returncode = await asyncio.wait_for(asyncio.shield(finished), timeout)
+            except asyncio.CancelledError:
+                try:
+                    await asyncio.wait_for(finished, timeout)
+                except BaseException:
+                    process.kill()
+                raise
+            except TimeoutError:
+                process.kill()
+                raise InstanceError(f"{' '.join(command)} took over {timeout}s; see {self.log_dir / 'scripts.log'}") from None
+        if check and returncode != 0:
+            raise self._failed(command, returncode)
+        return returncode
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -203,11 +234,30 @@ class ChaosInstance:
                 raise InstanceError(f"not ready within {timeout}s: {details}; logs in {self.log_dir}")
             time.sleep(0.5)
 
+    async def areadiness(self, service: str, timeout: float = 5) -> tuple[int, dict[str, Any] | None]:
+        """readiness() on the event loop (cancellable)."""
+        try:
+            async with httpx.AsyncClient(timeout=timeout) as http:
+                response = await http.get(self.url(service, "/readyz"))
+        except httpx.HTTPError:
+            return 0, None
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
     async def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 180) -> float:
         """Wait until every service answers /readyz 200; returns the seconds waited."""
         started = time.monotonic()
-        await asyncio.to_thread(self.wait_ready_sync, services, timeout)
-        return time.monotonic() - started
+        pending = list(services)
+        while True:
+            pending = [s for s in pending if (await self.areadiness(s))[0] != 200]
+            if not pending:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                details = {s: await self.areadiness(s) for s in pending}
+                raise InstanceError(f"not ready within {timeout}s: {details}; logs in {self.log_dir}")
+            await asyncio.sleep(0.5)
 
     # --- faults ---------------------------------------------------------------
 

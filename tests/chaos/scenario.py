@@ -121,9 +121,14 @@ class Recorder:
 
     async def start(self) -> None:
         await self._consumer.start()
-        await self._consumer.topics()  # fetches the metadata of every topic
         for topic in RECORDED_TOPICS:
             partitions = self._consumer.partitions_for_topic(topic)
+            for _ in range(100):
+                if partitions:
+                    break
+                # No public call refreshes the metadata of topics not subscribed to.
+                await self._consumer._client.force_metadata_update()  # noqa: SLF001
+                partitions = self._consumer.partitions_for_topic(topic)
             if not partitions:
                 raise RuntimeError(f"topic {topic} has no partitions: were the topics created?")
             self._partitions += [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -355,10 +360,10 @@ async def outage_start(instance: ChaosInstance, service: str, report: FaultRepor
     try:
         await instance.terminate(service)
         deadline = time.monotonic() + 60
-        status, body = await asyncio.to_thread(instance.readiness, service)
+        status, body = await instance.areadiness(service)
         while status != 503 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-            status, body = await asyncio.to_thread(instance.readiness, service)
+            status, body = await instance.areadiness(service)
         report.notes.append(f"/readyz during the outage: {status}")
         if status != 503:
             report.problems.append(f"{service} started during a FerretDB outage answered /readyz {status or 'nothing'}, not 503")
@@ -406,9 +411,9 @@ async def run_round(
     label = f"[{fault} #{round_no}]"
 
     publisher, recorder = Publisher(instance.kafka_bootstrap_servers), Recorder(instance.kafka_bootstrap_servers)
-    await publisher.start()
-    await recorder.start()
     try:
+        await publisher.start()
+        await recorder.start()
         await prepare_directory(instance, publisher, workload)
         log.info("%s %d sends over %d conversations at %s/s, the fault after %d, %s/s while it lasts",
                  label, sends, len(workload.conversations), rate or "max", int(sends * fault_at), during_rate or "none")
