@@ -36,7 +36,7 @@ class Outgoing:
 
 
 class Publisher:
-    """Publishes with acks=all; returns once durable (a retried send may land twice)."""
+    """Publishes with acks=all on an idempotent producer; returns once durable."""
 
     def __init__(self, broker: KafkaBroker) -> None:
         self._broker = broker

@@ -58,14 +58,7 @@ class ServiceRuntime:
             settings.kafka_bootstrap_servers,
             client_id=f"im-{settings.service_name}",
             acks="all",
-            # Not idempotent: aiokafka's idempotent producer never recovers from
-            # a batch that expired while the broker was away (every later send
-            # to that partition fails with OutOfOrderSequenceNumber, a permanent
-            # error: valid commands were dead-lettered, a partition looped; see
-            # tests/chaos, fault kafka-outage:100). One batch in flight per
-            # partition keeps the order; a retried send may land twice, which
-            # every stage already absorbs (decisions per command_id, I1, I2).
-            enable_idempotence=False,
+            enable_idempotence=True,
             linger_ms=settings.producer_linger_ms,
             max_request_size=MAX_RECORD_BYTES,
             allow_auto_create_topics=False,
