@@ -320,11 +320,20 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
 
 async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 60.0) -> str:
     deadline = time.perf_counter() + timeout
-    async with httpx.AsyncClient(base_url=target.url("quota"), timeout=5) as http:
+    # One request at a time: the quota read counts the week's charges, a scan on FerretDB.
+    async with httpx.AsyncClient(base_url=target.url("quota"), timeout=30) as http:
         pending = list(sellers)
         while pending and time.perf_counter() < deadline:
-            answers = await asyncio.gather(*(http.get(f"/v1/sellers/{s}/quota") for s in pending))
-            pending = [s for s, a in zip(pending, answers) if a.status_code != 200 or a.json().get("tier") != "T3"]
+            still: list[str] = []
+            for seller in pending:
+                try:
+                    answer = await http.get(f"/v1/sellers/{seller}/quota")
+                except httpx.TimeoutException:
+                    still.append(seller)
+                    continue
+                if answer.status_code != 200 or answer.json().get("tier") != "T3":
+                    still.append(seller)
+            pending = still
             if pending:
                 await asyncio.sleep(0.2)
     return "all T3" if not pending else f"{len(pending)} sellers not T3 after {timeout:.0f} s"

@@ -42,7 +42,7 @@ start_kafka() {
     mkdir -p "$DATA_DIR/kafka"
     java -cp "$KAFKA_LIB_DIR/*" -Dlog4j2.configurationFile="$REPO_ROOT/deploy/local/kafka-log4j2.yaml" \
       kafka.tools.StorageTool format --ignore-formatted -c "$RUN_DIR/server.properties" \
-      -t "$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+      --cluster-id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
       >>"$LOG_DIR/kafka-format.log" 2>&1 || die "kafka storage format failed (see $LOG_DIR/kafka-format.log)"
   fi
   log "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (log: $LOG_DIR/kafka.log)"

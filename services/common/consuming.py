@@ -18,7 +18,7 @@ from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from services.common.deadletter import dead_letter_for
-from services.common.errors import PermanentMessageError, is_transient
+from services.common.errors import PermanentMessageError, is_broken_producer, is_transient
 from services.common.logging import get_logger
 
 if TYPE_CHECKING:
@@ -116,6 +116,9 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
                     runtime.health.mark_recovered()
                     return "ok"
                 except Exception as exc:
+                    if is_broken_producer(exc):
+                        runtime.on_fatal(describe(exc))
+                        raise  # not the message's fault: leave it uncommitted
                     if is_transient(exc) and not runtime.stopping:
                         runtime.health.mark_degraded(describe(exc))
                         runtime.metrics.transient_retries.labels(record.topic).inc()

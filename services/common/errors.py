@@ -8,6 +8,19 @@ class PermanentMessageError(Exception):
     """The message can never be handled (bad bytes, bad schema, too large)."""
 
 
+# An idempotent producer that lost a batch (it expired while the broker was
+# away) answers every later send with one of these: it has to be replaced.
+BROKEN_PRODUCER_ERRORS = (
+    kafka_errors.OutOfOrderSequenceNumber,
+    kafka_errors.UnknownProducerId,
+    kafka_errors.ProducerFenced,
+)
+
+
+def is_broken_producer(exc: BaseException) -> bool:
+    return isinstance(exc, BROKEN_PRODUCER_ERRORS)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for outages and timeouts that a retry can outlive (I4)."""
     if isinstance(exc, mongo_errors.DuplicateKeyError):

@@ -4,6 +4,8 @@ in their ``app`` module and register their subscribers and routes on it."""
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -19,7 +21,7 @@ from im_contracts.topics import MODERATION_EVENTS
 
 from services.common.access import SellerAccessView
 from services.common.consuming import InvalidInputHook, consumer_middleware, json_object_decoder
-from services.common.errors import is_transient
+from services.common.errors import is_broken_producer, is_transient
 from services.common.http import create_http_app
 from services.common.idempotency import DecisionStore
 from services.common.logging import configure_logging, get_logger
@@ -60,6 +62,7 @@ class ServiceRuntime:
             acks="all",
             enable_idempotence=True,
             linger_ms=settings.producer_linger_ms,
+            request_timeout_ms=settings.kafka_request_timeout_ms,
             max_request_size=MAX_RECORD_BYTES,
             allow_auto_create_topics=False,
             graceful_timeout=settings.graceful_shutdown_seconds,
@@ -77,6 +80,9 @@ class ServiceRuntime:
         self.invalid_input_hooks: dict[str, InvalidInputHook] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = [self.decisions.ensure_indexes]
         self._lag_task: asyncio.Task[None] | None = None
+        # What to do when the process can no longer work correctly (a broken
+        # producer): run_service restarts the process, in-process tests just see it.
+        self.on_fatal: Callable[[str], None] = self.health.mark_degraded
         self._decoder = json_object_decoder(settings.max_message_bytes)
         self.http_app: FastAPI = create_http_app(self, [])
         self._follow_seller_access()
@@ -122,6 +128,8 @@ class ServiceRuntime:
             try:
                 return await operation()
             except Exception as exc:
+                if is_broken_producer(exc):
+                    self.on_fatal(f"{type(exc).__name__}: {exc}")
                 if not is_transient(exc) or self.stopping:
                     raise
                 self.health.mark_degraded(f"{type(exc).__name__}: {exc}")
@@ -230,6 +238,16 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
     runtime = create_runtime()
     settings = runtime.settings
     configure_logging(settings.service_name, settings.log_level)
+
+    def restart(reason: str) -> None:
+        """Shut down gracefully (nothing uncommitted is lost); the supervisor
+        starts a fresh process with a fresh producer."""
+        runtime.health.mark_degraded(reason)
+        if not runtime.stopping:
+            runtime.log.critical("cannot go on; shutting down to be restarted", reason=reason)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    runtime.on_fatal = restart
     uvicorn.run(
         runtime.http_app,
         host=settings.http_host,

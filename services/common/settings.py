@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     retry_initial_backoff_seconds: float = 0.1
     retry_max_backoff_seconds: float = 5.0
     producer_linger_ms: int = 1
+    # Long enough that a batch outlives a broker restart instead of expiring
+    # (an expired batch breaks the idempotent producer's sequence for good).
+    kafka_request_timeout_ms: int = 120_000
     # Consumers per pipeline subscriber (send path): each owns a share of the
     # partitions and handles them in order, so per-conversation order is kept
     # while conversations on other partitions proceed meanwhile.

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from faststream.kafka import TestKafkaBroker
+from aiokafka.errors import OutOfOrderSequenceNumber
 from pymongo.errors import AutoReconnect
 
 from im_contracts import DeadLetter, SendMessage
@@ -31,6 +32,8 @@ def make_runtime() -> tuple[ServiceRuntime, list[SendMessage], list[DeadLetter],
             raise AutoReconnect("database away")
         if send.text == "explode":
             raise RuntimeError("handler bug")
+        if send.text == "broken producer":
+            raise OutOfOrderSequenceNumber("sequence lost after a broker restart")
         handled.append(send)
 
     @runtime.broker.subscriber(DLQ)
@@ -92,3 +95,16 @@ async def test_handled_records_are_counted_by_topic_type_and_result() -> None:
     assert count("im_messages_handled_total", {"topic": SEND_REQUESTED, "type": "SendMessage", "result": "ok"}) == 1
     assert count("im_messages_handled_total", {"topic": SEND_REQUESTED, "type": "unreadable", "result": "dead_letter"}) == 1
     assert count("im_dead_letters_total", {"topic": SEND_REQUESTED}) == 1
+
+
+async def test_a_broken_producer_is_fatal_to_the_process_not_to_the_message() -> None:
+    runtime, handled, letters, _ = make_runtime()
+    fatal: list[str] = []
+    runtime.on_fatal = fatal.append
+    async with TestKafkaBroker(runtime.broker) as broker:
+        try:
+            await broker.publish({**VALID, "text": "broken producer"}, SEND_REQUESTED, key=KEY)
+        except OutOfOrderSequenceNumber:
+            pass  # the in-memory broker hands the nack back to the publisher
+    assert not handled and not letters  # never dead-lettered: the message is fine
+    assert fatal and "OutOfOrderSequenceNumber" in fatal[0]
