@@ -3,8 +3,10 @@ for this package and stopped after its last test, even on failure or Ctrl-C
 (SIGTERM is turned into an interruption too, so pytest's teardown runs).
 
 Sizes come from the environment so a slow machine can shrink them:
-``CHAOS_TEST_SENDS`` (per round, default 80), ``CHAOS_TEST_CONVERSATIONS``
-(default 20), ``CHAOS_TEST_RATE`` (sends a second, default 20). Progress is
+``CHAOS_TEST_SENDS`` (per round, default 60), ``CHAOS_TEST_CONVERSATIONS``
+(default 20), ``CHAOS_TEST_RATE`` (sends a second, default 20),
+``CHAOS_TEST_DURING_RATE`` (sends a second while the fault lasts, on top of
+the round's sends, default 5). Progress is
 logged on the ``chaos`` logger (``pytest --log-cli-level=INFO`` shows it live).
 """
 
@@ -21,9 +23,10 @@ from tests.chaos.instance import ChaosInstance
 
 @dataclass(frozen=True)
 class Sizes:
-    sends: int = int(os.environ.get("CHAOS_TEST_SENDS", "80"))
+    sends: int = int(os.environ.get("CHAOS_TEST_SENDS", "60"))
     conversations: int = int(os.environ.get("CHAOS_TEST_CONVERSATIONS", "20"))
     rate: float = float(os.environ.get("CHAOS_TEST_RATE", "20"))
+    during_rate: float = float(os.environ.get("CHAOS_TEST_DURING_RATE", "5"))
 
     @property
     def drain_timeout(self) -> float:

@@ -24,7 +24,7 @@ def verdict_text(result) -> str:  # type: ignore[no-untyped-def]
 )
 async def test_guarantees_hold_through(fault: str, chaos: ChaosInstance, sizes: Sizes) -> None:
     result = await run_round(
-        chaos, fault, sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate,
+        chaos, fault, sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate, during_rate=sizes.during_rate,
         drain_timeout=sizes.drain_timeout,
     )
     assert result.ok, verdict_text(result)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZES.test_timeout)]
 @pytest.mark.parametrize("service", PIPELINE)
 async def test_sigterm_mid_burst_loses_and_doubles_nothing(service: str, chaos: ChaosInstance, sizes: Sizes) -> None:
     result = await run_round(
-        chaos, f"term:{service}", sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate,
+        chaos, f"term:{service}", sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate, during_rate=sizes.during_rate,
         drain_timeout=sizes.drain_timeout,
     )
     assert result.ok, verdict_text(result)

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(SIZES.test_timeout)]
 
 async def test_service_started_during_a_database_outage(chaos: ChaosInstance, sizes: Sizes) -> None:
     result = await run_round(
-        chaos, "outage-start:messaging", sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate,
+        chaos, "outage-start:messaging", sends=sizes.sends, conversations=sizes.conversations, rate=sizes.rate, during_rate=sizes.during_rate,
         drain_timeout=sizes.drain_timeout,
     )
     # The fault itself checks /readyz during the outage (503, mongodb not ok): a
