@@ -1,6 +1,7 @@
 """One fault round against the chaos instance: a burst of sends across many
-conversations, one fault injected in the middle of it, a wait (progress
-logged) until every command has its outcome, then the invariants of
+conversations, one fault injected in the middle of it (sends go on while it
+lasts, the rest of the burst follows once every service is ready), a wait
+(progress logged) until every command has its outcome, then the invariants of
 ``tests.chaos.invariants`` on what Kafka and messaging's database hold.
 
     instance = ChaosInstance(); instance.start()
@@ -14,8 +15,9 @@ SIGTERM and start again (``supervisorctl restart``: a graceful handover),
 ``workload.plan_poison``), ``outage-start:<service>`` (FerretDB stopped, the
 service restarted into the outage must answer /readyz 503 naming the
 database, FerretDB back, the service ready), ``kafka-outage[:SECONDS]`` and
-``ferretdb-outage[:SECONDS]`` (the daemon stopped that long, default 50 s:
-longer than a producer's 40 s request timeout), ``none``.
+``ferretdb-outage[:SECONDS]`` (the daemon stopped that long, default 50 s;
+beyond the services' 120 s producer request timeout, e.g. ``kafka-outage:150``,
+a service whose idempotent producer broke restarts itself), ``none``.
 """
 
 import asyncio
@@ -49,6 +51,8 @@ EXTRA_FAULTS = (
 )
 OUTAGE_SECONDS = 50.0
 RESERVE_SECONDS = 120.0  # sends planned for traffic during a fault, in seconds of during_rate
+RECORDED_TOPICS = (SEND_DELIVERED, SEND_REJECTED, DLQ, QUOTA_EVENTS)
+PROGRESS_EVERY = 5.0
 
 
 def outage_seconds(fault: str) -> float:
@@ -56,8 +60,6 @@ def outage_seconds(fault: str) -> float:
     if kind in ("kafka-outage", "ferretdb-outage"):
         return float(seconds or OUTAGE_SECONDS)
     return 0.0
-RECORDED_TOPICS = (SEND_DELIVERED, SEND_REJECTED, DLQ, QUOTA_EVENTS)
-PROGRESS_EVERY = 5.0
 
 
 def known_fault(name: str) -> bool:
@@ -518,4 +520,4 @@ def describe(result: RoundResult) -> str:
             f"fault {result.fault_report.seconds:.1f}s{'; ' + '; '.join(result.fault_report.notes) if result.fault_report.notes else ''}")
 
 
-__all__ = ["FAULTS", "EXTRA_FAULTS", "PIPELINE", "ChaosInstance", "RoundResult", "run_round", "NO_DELIVERY"]
+__all__ = ["EXTRA_FAULTS", "FAULTS", "PIPELINE", "RoundResult", "describe", "known_fault", "run_round"]
