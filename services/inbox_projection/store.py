@@ -160,14 +160,19 @@ class InboxStore:
 
     async def claim_slot(self, creator_id: str, conversation: str) -> int:
         """The next free slot of the creator, taken by unique insert; its number."""
-        head = await self.creator_row_heads.find_one({"_id": creator_id})
-        n = (head["n"] if head else 0) + 1
+        n = await self._head(creator_id) + 1
+        collisions = 0
         while True:
             try:
                 await self.creator_rows.insert_one({"_id": slot_id(creator_id, n), "conversation_id": conversation})
                 break
             except DuplicateKeyError:
                 n += 1
+                collisions += 1
+                if collisions % 4 == 0:
+                    # Many claimers at once: every slot up to the hint is taken,
+                    # so jump to the hint the winners have raised meanwhile.
+                    n = max(n, await self._head(creator_id) + 1)
         try:
             await self.creator_row_heads.update_one({"_id": creator_id}, {"$max": {"n": n}}, upsert=True)
         except DuplicateKeyError:
@@ -177,13 +182,18 @@ class InboxStore:
     async def conversations_of(self, creator_id: str) -> list[str]:
         """Every conversation of the creator that held a slot when the call started
         (some may have no row yet), each once, by `_id` reads only."""
-        head = await self.creator_row_heads.find_one({"_id": creator_id})
+        hint = await self._head(creator_id)
 
         async def read(numbers: list[int]) -> dict[int, str]:
             docs = await asyncio.gather(*(self.creator_rows.find_one({"_id": slot_id(creator_id, n)}) for n in numbers))
             return {n: doc["conversation_id"] for n, doc in zip(numbers, docs, strict=True) if doc is not None}
 
-        return await walk_slots(read, head["n"] if head else 0)
+        return await walk_slots(read, hint)
+
+    async def _head(self, creator_id: str) -> int:
+        """The creator's head hint: a slot number every slot up to which is taken."""
+        head = await self.creator_row_heads.find_one({"_id": creator_id})
+        return head["n"] if head else 0
 
     async def rows(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return await self.conversations.find(query).sort(SORT).limit(limit).to_list()
