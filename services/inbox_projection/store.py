@@ -4,7 +4,7 @@ and each creator's list of its rows (slots, see slots.py).
 Indexes, and the queries each one serves (a real MongoDB picks them; FerretDB
 v1's SQLite backend pushes no filter but `_id` down, and its explain() only
 shows a table scan, so the mapping is documented here and checked in
-tests/unit/inbox_projection/test_indexes.py):
+tests/unit/inbox_projection/test_query.py):
 
 - `inbox_by_folder` (seller_id, folders, last_activity↓, _id↓, followers,
   sales_gmv_30d, main_category): every folder listing, newest first, with any

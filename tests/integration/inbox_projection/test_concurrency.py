@@ -15,7 +15,6 @@ from im_contracts import (
     CreatorBlocked,
     CreatorProfileUpdated,
     MarkConversationRead,
-    MessageDelivered,
     StarConversation,
     utcnow,
 )
@@ -23,27 +22,9 @@ from services.inbox_projection.domain import Conversation, CreatorProfile, to_do
 from services.inbox_projection.projector import Projector, change_for
 from services.inbox_projection.store import InboxStore
 from tests.harness import Suite, unique
+from tests.integration.inbox_projection.support import delivered
 
 pytestmark = pytest.mark.integration
-
-
-def delivered(seller: str, creator: str, seq: int, sender: str) -> MessageDelivered:
-    return MessageDelivered(
-        event_id=unique("e"),
-        occurred_at=utcnow(),
-        command_id=unique("cmd"),
-        message_id=unique("m"),
-        conversation_id=f"{seller}:{creator}",
-        seq=seq,
-        seller_id=seller,
-        creator_id=creator,
-        sender=sender,
-        kind="text",
-        text=f"message {seq}",
-        entry_point="api",
-        sent_at=utcnow(),
-        quota_charged=False,
-    )
 
 
 async def test_concurrent_streams_and_instances_lose_no_row_change(suite: Suite) -> None:
