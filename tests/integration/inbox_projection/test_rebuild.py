@@ -125,6 +125,7 @@ async def test_a_rebuild_from_the_topics_equals_the_live_projection(suite: Suite
         rebuilt = Projector(InboxStore(rebuilt_db))
         assert sorted(await rebuilt.store.conversations_of(shared)) == sorted([f"{seller}:{shared}", f"{other_seller}:{shared}"])
         assert await rebuilt.store.conversations_of(plain) == [f"{seller}:{plain}"]
+        assert await rebuilt_db["creator_row_heads"].find_one({"_id": shared}) == {"_id": shared, "n": 2}
         late_seller = unique("s")
         await rebuilt.apply(delivered(late_seller, shared, 1, "creator"))
         assert await rebuilt_db["creator_rows"].find_one({"_id": f"{shared}#3"}) == {"_id": f"{shared}#3", "conversation_id": f"{late_seller}:{shared}"}
