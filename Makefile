@@ -34,6 +34,9 @@ test: install  ## provision test infrastructure, run the whole suite, stop what 
 test-unit: install  ## only the tests that need no infrastructure
 	@$(PY) -m pytest -q tests/contracts tests/unit
 
+chaos: install  ## the long fault run: thousands of sends per fault, every fault, checked (CHAOS_ARGS="--help")
+	@$(PY) -m tests.chaos.runner $(CHAOS_ARGS)
+
 lag: install  ## consumer lag of every group of the local suite (committed offset against log end)
 	@$(PY) -m services.common.lag --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092} $(LAG_ARGS)
 
@@ -49,3 +52,5 @@ clean:  ## stop everything and wipe local data (.data/)
 	-@bash $(LOCAL)/services.sh stop
 	@bash $(LOCAL)/infra.sh clean
 	@SCIM_INSTANCE=test bash $(LOCAL)/infra.sh clean
+	-@SCIM_INSTANCE=chaos bash $(LOCAL)/services.sh stop
+	@SCIM_INSTANCE=chaos bash $(LOCAL)/infra.sh clean

@@ -14,19 +14,27 @@ VENV_DIR=${VENV_DIR:-$SCIM_CACHE/venv-$PYTHON_VERSION_TAG-$DEPS_HASH}
 PY="$VENV_DIR/bin/python"
 
 # One instance = one Kafka + one FerretDB with their own ports and data.
-# "dev" serves `make run`; "test" serves `make test`, so both can run side by side.
+# "dev" serves `make run`; "test" serves `make test`, so both can run side by
+# side; "chaos" is private to the fault tests (tests/chaos), which restart its
+# broker and database and must never disturb the other two.
 SCIM_INSTANCE=${SCIM_INSTANCE:-dev}
-if [ "$SCIM_INSTANCE" = "test" ]; then
-  KAFKA_PORT=${KAFKA_PORT:-19092}
-  KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
-  FERRETDB_PORT=${FERRETDB_PORT:-27018}
-  FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-18088}
-else
-  KAFKA_PORT=${KAFKA_PORT:-9092}
-  KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-  FERRETDB_PORT=${FERRETDB_PORT:-27017}
-  FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-8088}
-fi
+case "$SCIM_INSTANCE" in
+  test)
+    KAFKA_PORT=${KAFKA_PORT:-19092}
+    KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
+    FERRETDB_PORT=${FERRETDB_PORT:-27018}
+    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-18088} ;;
+  chaos)
+    KAFKA_PORT=${KAFKA_PORT:-29092}
+    KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-29093}
+    FERRETDB_PORT=${FERRETDB_PORT:-27019}
+    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-28088} ;;
+  *)
+    KAFKA_PORT=${KAFKA_PORT:-9092}
+    KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+    FERRETDB_PORT=${FERRETDB_PORT:-27017}
+    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-8088} ;;
+esac
 DATA_DIR=${SCIM_DATA:-$REPO_ROOT/.data}/$SCIM_INSTANCE
 LOG_DIR="$DATA_DIR/logs"
 RUN_DIR="$DATA_DIR/run"

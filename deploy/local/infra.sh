@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Native local infrastructure (no Docker engine needed): Apache Kafka in KRaft
 # mode and FerretDB (SQLite backend) on loopback, one set per SCIM_INSTANCE.
-#   infra.sh start|stop|status|clean
+#   infra.sh start|stop|status|clean|env
+#   infra.sh restart-kafka|restart-ferretdb|stop-kafka|start-kafka|stop-ferretdb|start-ferretdb
+#     (one daemon at a time: the fault tests in tests/chaos take these away mid-run)
 # Daemons write only to $DATA_DIR/logs and detach from the terminal.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -88,6 +90,10 @@ case "${1:-}" in
   stop) stop_pid "$KAFKA_PID" kafka; stop_pid "$FERRETDB_PID" ferretdb ;;
   restart-kafka) stop_pid "$KAFKA_PID" kafka; start_kafka ;;
   restart-ferretdb) stop_pid "$FERRETDB_PID" ferretdb; start_ferretdb ;;
+  stop-kafka) stop_pid "$KAFKA_PID" kafka ;;
+  start-kafka) start_kafka ;;
+  stop-ferretdb) stop_pid "$FERRETDB_PID" ferretdb ;;
+  start-ferretdb) start_ferretdb ;;
   status)
     status_of "$KAFKA_PID" kafka "127.0.0.1:$KAFKA_PORT"
     status_of "$FERRETDB_PID" ferretdb "127.0.0.1:$FERRETDB_PORT" ;;
@@ -97,5 +103,5 @@ case "${1:-}" in
   env)
     echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
     echo "MONGODB_URI=mongodb://127.0.0.1:$FERRETDB_PORT/" ;;
-  *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|restart-ferretdb" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|restart-ferretdb|stop-kafka|start-kafka|stop-ferretdb|start-ferretdb" >&2; exit 2 ;;
 esac

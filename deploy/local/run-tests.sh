@@ -5,8 +5,19 @@
 set -uo pipefail
 source "$(dirname "$0")/common.sh"
 export SCIM_INSTANCE=${SCIM_TEST_INSTANCE:-test}
-cleanup() { bash "$REPO_ROOT/deploy/local/infra.sh" stop >/dev/null 2>&1 || true; }
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then trap cleanup EXIT; fi
+# The fault tests (tests/chaos) run their own instance "chaos" and stop it
+# themselves; this is the safety net for a killed pytest. Its daemons are stopped
+# whatever infrastructure the rest of the suite used.
+stop_chaos() {
+  SCIM_INSTANCE=chaos bash "$REPO_ROOT/deploy/local/services.sh" stop >/dev/null 2>&1 || true
+  SCIM_INSTANCE=chaos bash "$REPO_ROOT/deploy/local/infra.sh" stop >/dev/null 2>&1 || true
+}
+stop_test_infra() { bash "$REPO_ROOT/deploy/local/infra.sh" stop >/dev/null 2>&1 || true; }
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
+  trap 'stop_chaos; stop_test_infra' EXIT
+else
+  trap stop_chaos EXIT
+fi
 cd "$REPO_ROOT"
 "$PY" -m pytest "$@"
 status=$?

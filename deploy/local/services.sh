@@ -3,6 +3,8 @@
 # second or two), logs in $DATA_DIR/logs/<service>.log.
 #   services.sh start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE
 # IM_PORT_BASE=N moves the HTTP ports to N+1..N+5 (a second suite beside `make run`).
+# IM_DATABASE_PREFIX, IM_GROUP_PREFIX, IM_AUTO_OFFSET_RESET and IM_LOG_LEVEL, when
+# set, are handed to every service (the fault tests run each suite on fresh ones).
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
@@ -18,6 +20,24 @@ CONF="$RUN_DIR/supervisord.conf"
 SOCK="$RUN_DIR/supervisor.sock"
 SUPERVISORD="$VENV_DIR/bin/supervisord"
 SUPERVISORCTL=("$VENV_DIR/bin/supervisorctl" -c "$CONF")
+PASSED_SETTINGS=(IM_DATABASE_PREFIX IM_GROUP_PREFIX IM_AUTO_OFFSET_RESET IM_LOG_LEVEL)
+
+passed_environment() {  # ,NAME="value" for each setting of PASSED_SETTINGS that is set
+  local name value
+  for name in "${PASSED_SETTINGS[@]}"; do
+    value=${!name:-}
+    [ -n "$value" ] && printf ',%s="%s"' "$name" "$value"
+  done
+  return 0
+}
+
+check_passed_settings() {  # values land in supervisord's config: keep them plain
+  local name value
+  for name in "${PASSED_SETTINGS[@]}"; do
+    value=${!name:-}
+    [ -z "$value" ] || [[ $value =~ ^[A-Za-z0-9_.-]+$ ]] || die "$name must match [A-Za-z0-9_.-]+ (got '$value')"
+  done
+}
 
 write_config() {
   cat <<CONF
@@ -43,7 +63,7 @@ CONF
 
 [program:$name]
 command=$PY -m services.$module
-environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port"
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port"$(passed_environment)
 autostart=true
 autorestart=true
 startsecs=1
@@ -77,6 +97,7 @@ wait_ready() {
 
 case "${1:-}" in
   start)
+    check_passed_settings
     mkdir -p "$LOG_DIR" "$RUN_DIR"
     write_config > "$CONF"
     if running; then
@@ -99,7 +120,10 @@ case "${1:-}" in
     if running; then "${SUPERVISORCTL[@]}" status || true; else echo "services: stopped"; fi ;;
   restart) "${SUPERVISORCTL[@]}" restart "$2" ;;
   kill)  # SIGKILL one service; supervisord brings it back (fault tests)
-    kill -KILL "$("${SUPERVISORCTL[@]}" pid "$2")" ;;
+    pid=$("${SUPERVISORCTL[@]}" pid "$2")
+    # supervisorctl answers 0 for a stopped program, and `kill -KILL 0` would hit our own process group
+    [[ $pid =~ ^[0-9]+$ ]] && [ "$pid" -gt 1 ] || die "$2 is not running (supervisorctl pid: $pid)"
+    kill -KILL "$pid" ;;
   pid) "${SUPERVISORCTL[@]}" pid "$2" ;;  # the service's process id (benchmarks read its memory)
   *) echo "usage: $0 start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE" >&2; exit 2 ;;
 esac
