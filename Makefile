@@ -5,7 +5,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/contracts
 LOCAL := deploy/local
 PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
 
-.PHONY: help install infra run stop status logs test test-unit chaos bench docs check-docs lag clean
+.PHONY: help install infra run stop status test test-unit chaos lag bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'

@@ -96,6 +96,8 @@ class ServiceRuntime:
         consumers in its group: partitions are handled concurrently, each one
         in order, and each consumer commits only what it has finished."""
         workers = self.settings.pipeline_concurrency if pipeline else 1
+        if pipeline:
+            options.setdefault("fetch_max_wait_ms", self.settings.pipeline_fetch_wait_ms)
         return self.broker.subscriber(
             *topics,
             group_id=self.settings.group_id(purpose),

@@ -45,6 +45,11 @@ class ServiceSettings(BaseSettings):
     # partitions and handles them in order, so per-conversation order is kept
     # while conversations on other partitions proceed meanwhile.
     pipeline_concurrency: int = Field(3, ge=1, le=64)
+    # How long a pipeline consumer's fetch waits for data. aiokafka keeps one
+    # fetch in flight per broker and leaves partitions whose records are still
+    # buffered out of it, so a long wait on quiet partitions delays the next
+    # records of a busy one (aiokafka's default is 500 ms).
+    pipeline_fetch_wait_ms: int = Field(20, ge=1, le=500)
     # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
     lag_refresh_seconds: float = 5.0
     graceful_shutdown_seconds: float = 20.0

@@ -2,9 +2,10 @@
 
 - `Projector`, live: each row change is read-change-write under the row's
   latch, so concurrent handlers (different topics, the creator's profile
-  updates, several instances) never lose each other's changes;
+  updates, several instances) never lose each other's changes; a new row first
+  takes a slot in its creator's list, which profile updates walk (slots.py);
 - `ProjectionFold`, for the rebuild: every event folded in memory, each row
-  written once at the end.
+  written once at the end (with its slot, `InboxStore.insert_rows`).
 
 Both give the same rows because a row does not depend on the order its events
 arrive in across topics (see domain.py). Applying an event twice changes nothing.
@@ -77,6 +78,12 @@ class Projector:
             current = await self.store.load(conversation)
             row = change(current or Conversation(seller_id, creator_id))
             row = row.with_profile(await self.store.profile(creator_id))
+            if current is None:
+                # A new row enters its creator's list (slots.py) before it exists,
+                # so a profile update that lists the creator's rows after this
+                # point finds it, and one that listed them before stored its
+                # profile before the look below.
+                await self.store.ensure_slot(creator_id, conversation)
             if row != current:
                 await self.store.save(row)
             if current is None:
@@ -87,7 +94,9 @@ class Projector:
                     await self.store.save(fresh)
 
     async def _apply_profile(self, event: CreatorProfileUpdated) -> None:
-        """Keep the creator's latest profile, then copy it onto every row of the creator.
+        """Keep the creator's latest profile, then copy it onto every row of the creator,
+        found through the creator's slots (`_id` reads only; a slot whose row is not
+        saved yet is skipped: that row looks for the profile after saving itself).
         The copy runs on every (re)delivery, so a crash half-way is finished by the redelivery."""
         incoming = CreatorProfile.from_event(event)
         async with self.store.latches.hold(f"profile:{event.creator_id}"):

@@ -10,7 +10,8 @@ offsets seen when it starts, into the database `<target-prefix>_inbox_projection
 
 The events are folded in memory with the live service's own projection code
 (`change_for`, the row and profile rules of domain.py), each partition in
-order, then every row is written once. A row does not depend on how the topics
+order, then every row is written once, after its slot in its creator's list
+of rows (see slots.py), so profile updates after the switch reach it. A row does not depend on how the topics
 interleave, so the result equals the live projection for the same events.
 Memory holds one row per conversation while it runs. Seller access
 (SellerAccessChanged) is rebuilt alongside, so the new database can serve
@@ -146,8 +147,9 @@ async def rebuild(
         rows = fold.rows()
         progress.rows_total = len(rows)
         await store.insert_profiles(fold.profiles)
+        slot_heads: dict[str, int] = {}
         for chunk in batches(rows, WRITE_BATCH):
-            await store.insert_rows(chunk)
+            await store.insert_rows(chunk, slot_heads)
             progress.rows_written += len(chunk)
             if time.monotonic() - last_report >= report_every:
                 report(progress.describe())

@@ -1,9 +1,10 @@
-"""The inbox read model: one row per conversation, creator profiles, row latches.
+"""The inbox read model: one row per conversation, creator profiles, row latches,
+and each creator's list of its rows (slots, see slots.py).
 
 Indexes, and the queries each one serves (a real MongoDB picks them; FerretDB
 v1's SQLite backend pushes no filter but `_id` down, and its explain() only
 shows a table scan, so the mapping is documented here and checked in
-tests/unit/inbox_projection/test_indexes.py):
+tests/unit/inbox_projection/test_query.py):
 
 - `inbox_by_folder` (seller_id, folders, last_activity↓, _id↓, followers,
   sales_gmv_30d, main_category): every folder listing, newest first, with any
@@ -14,7 +15,10 @@ tests/unit/inbox_projection/test_indexes.py):
   followers, sales_gmv_30d): listings filtered by one or more categories, where
   the category equality narrows the scan first (one index range per category,
   merged in sort order).
-- `by_creator` (creator_id): the rows a profile update must reach.
+
+The rows a profile update must reach are not found by `creator_id` (on
+FerretDB v1 that filter reads the whole collection) but through the creator's
+slots, read by `_id` only (slots.py).
 """
 
 import asyncio
@@ -24,7 +28,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -37,6 +41,7 @@ from services.inbox_projection.domain import (
     to_document,
 )
 from services.inbox_projection.query import SORT
+from services.inbox_projection.slots import assign_slots, slot_id, walk_slots
 
 INBOX_INDEXES: dict[str, list[tuple[str, int]]] = {
     "inbox_by_folder": [
@@ -57,7 +62,6 @@ INBOX_INDEXES: dict[str, list[tuple[str, int]]] = {
         ("followers", ASCENDING),
         ("sales_gmv_30d", ASCENDING),
     ],
-    "by_creator": [("creator_id", ASCENDING)],
 }
 
 LATCH_LEASE = timedelta(seconds=30)
@@ -105,6 +109,9 @@ class InboxStore:
         self.conversations = db["conversations"]
         self.profiles = db["creator_profiles"]
         self.latches = Latches(db)
+        self.creator_rows = db["creator_rows"]  # slots: {_id: "<creator_id>#<n>", conversation_id}
+        self.creator_row_heads = db["creator_row_heads"]  # hints: {_id: creator_id, n}
+        self.slotted = db["slotted_conversations"]  # markers: {_id: conversation_id}
 
     async def ensure_indexes(self) -> None:
         for name, keys in INBOX_INDEXES.items():
@@ -120,14 +127,73 @@ class InboxStore:
         doc = to_document(row)
         await self.conversations.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
-    async def insert_rows(self, rows: list[Conversation]) -> None:
-        """Rows for an empty collection (the rebuild), many per round trip."""
-        if rows:
-            await self.conversations.insert_many([to_document(row) for row in rows], ordered=False)
+    async def insert_rows(self, rows: list[Conversation], heads: dict[str, int]) -> None:
+        """Rows for a fresh database (the rebuild), many per round trip, with their
+        creators' slots, markers and head hints written first. `heads` (creator ->
+        last slot number used) carries the numbering from one call to the next."""
+        if not rows:
+            return
+        slots = assign_slots(((row.creator_id, row.conversation_id) for row in rows), heads)
+        await self.creator_rows.insert_many(
+            [{"_id": slot_id(creator_id, n), "conversation_id": conversation} for creator_id, n, conversation in slots],
+            ordered=False,
+        )
+        await self.slotted.insert_many([{"_id": conversation} for _, _, conversation in slots], ordered=False)
+        await self.creator_row_heads.bulk_write(
+            [UpdateOne({"_id": creator_id}, {"$max": {"n": heads[creator_id]}}, upsert=True) for creator_id in {c for c, _, _ in slots}],
+            ordered=False,
+        )
+        await self.conversations.insert_many([to_document(row) for row in rows], ordered=False)
+
+    # --- each creator's rows (slots.py) ----------------------------------------------
+
+    async def ensure_slot(self, creator_id: str, conversation: str) -> None:
+        """Give a conversation a slot in its creator's list unless its marker says it
+        has one. Called under the row's latch before the row is first saved."""
+        if await self.slotted.find_one({"_id": conversation}) is not None:
+            return
+        await self.claim_slot(creator_id, conversation)
+        try:
+            await self.slotted.insert_one({"_id": conversation})
+        except DuplicateKeyError:
+            pass  # a holder whose latch lapsed did it too: two slots, listing dedups
+
+    async def claim_slot(self, creator_id: str, conversation: str) -> int:
+        """The next free slot of the creator, taken by unique insert; its number."""
+        n = await self._head(creator_id) + 1
+        collisions = 0
+        while True:
+            try:
+                await self.creator_rows.insert_one({"_id": slot_id(creator_id, n), "conversation_id": conversation})
+                break
+            except DuplicateKeyError:
+                n += 1
+                collisions += 1
+                if collisions % 4 == 0:
+                    # Many claimers at once: every slot up to the hint is taken,
+                    # so jump to the hint the winners have raised meanwhile.
+                    n = max(n, await self._head(creator_id) + 1)
+        try:
+            await self.creator_row_heads.update_one({"_id": creator_id}, {"$max": {"n": n}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent upsert created the hint first; it is only a hint
+        return n
 
     async def conversations_of(self, creator_id: str) -> list[str]:
-        docs = await self.conversations.find({"creator_id": creator_id}, {"_id": 1}).to_list()
-        return [d["_id"] for d in docs]
+        """Every conversation of the creator that held a slot when the call started
+        (some may have no row yet), each once, by `_id` reads only."""
+        hint = await self._head(creator_id)
+
+        async def read(numbers: list[int]) -> dict[int, str]:
+            docs = await asyncio.gather(*(self.creator_rows.find_one({"_id": slot_id(creator_id, n)}) for n in numbers))
+            return {n: doc["conversation_id"] for n, doc in zip(numbers, docs, strict=True) if doc is not None}
+
+        return await walk_slots(read, hint)
+
+    async def _head(self, creator_id: str) -> int:
+        """The creator's head hint: a slot number every slot up to which is taken."""
+        head = await self.creator_row_heads.find_one({"_id": creator_id})
+        return head["n"] if head else 0
 
     async def rows(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return await self.conversations.find(query).sort(SORT).limit(limit).to_list()

@@ -42,6 +42,26 @@ def send(seller: str, creator: str, sender: str = "seller", text: str = "hello",
     )
 
 
+def delivered(seller: str, creator: str, seq: int, sender: str) -> MessageDelivered:
+    """A delivery as the messaging service publishes it (for driving the projector directly)."""
+    return MessageDelivered(
+        event_id=unique("e"),
+        occurred_at=utcnow(),
+        command_id=unique("cmd"),
+        message_id=unique("m"),
+        conversation_id=f"{seller}:{creator}",
+        seq=seq,
+        seller_id=seller,
+        creator_id=creator,
+        sender=sender,
+        kind="text",
+        text=f"message {seq}",
+        entry_point="api",
+        sent_at=utcnow(),
+        quota_charged=False,
+    )
+
+
 async def converse(suite: Suite, seller: str, creator: str, *senders: str) -> list[MessageDelivered]:
     """Send messages in order through the whole pipeline; return their deliveries."""
     commands = [send(seller, creator, sender, text=f"{sender} says {i}") for i, sender in enumerate(senders)]

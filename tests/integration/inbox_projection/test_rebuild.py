@@ -4,6 +4,7 @@ produces the same projection as the live service."""
 import asyncio
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -16,15 +17,20 @@ from im_contracts import (
     SellerUnblocked,
     StarConversation,
     UnarchiveConversation,
+    utcnow,
 )
 from im_contracts.topics import INBOX_COMMANDS, MODERATION_EVENTS
+from services.inbox_projection.projector import Projector
+from services.inbox_projection.store import InboxStore
 from tests.harness import Suite, unique
 from tests.integration.inbox_projection.support import (
     InboxReader,
     converse,
+    delivered,
     eventually,
     inbox_command,
     moderation_event,
+    profile_event,
     publish_profile,
     set_access,
     wait_for_status,
@@ -113,6 +119,19 @@ async def test_a_rebuild_from_the_topics_equals_the_live_projection(suite: Suite
         creators = {"_id": {"$in": [shared, blocked]}}
         assert await rebuilt_db["creator_profiles"].find(creators).sort("_id").to_list() == await live_db["creator_profiles"].find(creators).sort("_id").to_list()
         assert await rebuilt_db["seller_access"].find_one({"_id": other_seller}) == await live_db["seller_access"].find_one({"_id": other_seller})
+
+        # The rebuilt rows hold slots in their creators' lists, so profile updates
+        # after the switch reach them, and new rows are numbered after them.
+        rebuilt = Projector(InboxStore(rebuilt_db))
+        assert sorted(await rebuilt.store.conversations_of(shared)) == sorted([f"{seller}:{shared}", f"{other_seller}:{shared}"])
+        assert await rebuilt.store.conversations_of(plain) == [f"{seller}:{plain}"]
+        assert await rebuilt_db["creator_row_heads"].find_one({"_id": shared}) == {"_id": shared, "n": 2}
+        late_seller = unique("s")
+        await rebuilt.apply(delivered(late_seller, shared, 1, "creator"))
+        assert await rebuilt_db["creator_rows"].find_one({"_id": f"{shared}#3"}) == {"_id": f"{shared}#3", "conversation_id": f"{late_seller}:{shared}"}
+        await rebuilt.apply(profile_event(shared, followers=123456, occurred_at=utcnow() + timedelta(minutes=1)))
+        for seller_id in (seller, other_seller, late_seller):
+            assert (await rebuilt_db["conversations"].find_one({"_id": f"{seller_id}:{shared}"}))["followers"] == 123456
     finally:
         await suite.runtimes["inbox-projection"].mongo.drop_database(rebuilt_db.name)
 
