@@ -216,6 +216,8 @@ class ServiceRuntime:
         try:
             await asyncio.wait_for(self.mongo.admin.command("ping"), 2)
             checks["mongodb"] = {"ok": True}
+        except TimeoutError:
+            checks["mongodb"] = {"ok": False, "error": "the database did not answer a ping within 2 s"}
         except Exception as exc:  # readiness reports, never raises
             checks["mongodb"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         kafka_ok = await self.broker.ping(timeout=2)
