@@ -6,7 +6,6 @@ with auto-commit off), so a crash anywhere before that redelivers the message
 and the idempotent handlers replay their stored decisions (I2, I4).
 """
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -108,28 +107,18 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
                 )
 
         async def _handle_with_retries(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any], record: Any) -> str:
-            """Handle the record; return its result label ("ok" or "dead_letter")."""
-            backoff = settings.retry_initial_backoff_seconds
-            while True:
-                try:
-                    await call_next(msg)
-                    runtime.health.mark_recovered()
-                    return "ok"
-                except Exception as exc:
-                    if is_broken_producer(exc):
-                        runtime.on_fatal(describe(exc))
-                        raise  # not the message's fault: leave it uncommitted
-                    if is_transient(exc) and not runtime.stopping:
-                        runtime.health.mark_degraded(describe(exc))
-                        runtime.metrics.transient_retries.labels(record.topic).inc()
-                        log.warning("transient failure, retrying", error=describe(exc), backoff=backoff)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, settings.retry_max_backoff_seconds)
-                        continue
-                    if is_transient(exc):
-                        raise  # shutting down: leave it uncommitted for the next owner
-                    await self._dead_letter(msg, record, exc)
-                    return "dead_letter"
+            """Handle the record, waiting out outages; return its result label ("ok"
+            or "dead_letter"). Raises, leaving it uncommitted, when the outage
+            outlasts the service (shutting down) or the producer broke."""
+            try:
+                await runtime.wait_out(lambda: call_next(msg), topic=record.topic)
+            except Exception as exc:
+                if is_transient(exc) or is_broken_producer(exc):
+                    raise  # not the message's fault
+                await self._dead_letter(msg, record, exc)
+                return "dead_letter"
+            runtime.health.mark_recovered()
+            return "ok"
 
         async def _dead_letter(self, msg: StreamMessage[Any], record: Any, exc: BaseException) -> None:
             error = describe(exc)

@@ -2,7 +2,6 @@
 and the 403 for revoked sellers (DESIGN §5)."""
 
 import asyncio
-import signal
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -14,13 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
-from services.common.logging import get_logger
 
 if TYPE_CHECKING:
     from services.common.runtime import ServiceRuntime
 
-
-log = get_logger("im.http")
 
 # Seller and creator ids in paths, validated like the contract's ids (422 otherwise).
 PartyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -44,15 +40,6 @@ def _error(status_code: int, error: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
 
 
-def _exit_if_start_failed(starting: "asyncio.Task[None]") -> None:
-    """A start that failed for good (not an outage being waited out) ends the
-    process, as a failed startup did before, so the supervisor starts it again."""
-    if starting.cancelled() or starting.exception() is None:
-        return
-    log.error("service start failed; shutting down", error=f"{type(starting.exception()).__name__}: {starting.exception()}")
-    signal.raise_signal(signal.SIGTERM)
-
-
 def create_http_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
@@ -61,7 +48,14 @@ def create_http_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter]) -> 
         # broker outage must still answer /readyz (503, naming the outage)
         # while it waits the outage out (I4).
         starting = asyncio.create_task(runtime.start(), name="service-start")
-        starting.add_done_callback(_exit_if_start_failed)
+
+        def fatal_if_failed(task: "asyncio.Task[None]") -> None:
+            # A start that failed for good (not an outage being waited out) is
+            # fatal: run_service restarts the process, as a failed startup did before.
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                runtime.on_fatal(f"service start failed: {type(exc).__name__}: {exc}")
+
+        starting.add_done_callback(fatal_if_failed)
         try:
             yield
         finally:

@@ -81,7 +81,8 @@ class ServiceRuntime:
         self._startup: list[Callable[[], Awaitable[None]]] = [self.decisions.ensure_indexes]
         self._lag_task: asyncio.Task[None] | None = None
         # What to do when the process can no longer work correctly (a broken
-        # producer): run_service restarts the process, in-process tests just see it.
+        # producer, a start that failed for good): run_service restarts the
+        # process, in-process tests just see it in /readyz.
         self.on_fatal: Callable[[str], None] = self.health.mark_degraded
         self._decoder = json_object_decoder(settings.max_message_bytes)
         self.http_app: FastAPI = create_http_app(self, [])
@@ -123,8 +124,10 @@ class ServiceRuntime:
 
     # --- lifecycle --------------------------------------------------------
 
-    async def wait_out(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run an operation, waiting out broker and database outages (I4)."""
+    async def wait_out(self, operation: Callable[[], Awaitable[T]], topic: str | None = None) -> T:
+        """Run an operation, waiting out broker and database outages (I4); a
+        broken producer is fatal to the process. `topic`: the record being
+        handled, whose retries are counted."""
         backoff = self.settings.retry_initial_backoff_seconds
         while True:
             try:
@@ -135,6 +138,8 @@ class ServiceRuntime:
                 if not is_transient(exc) or self.stopping:
                     raise
                 self.health.mark_degraded(f"{type(exc).__name__}: {exc}")
+                if topic is not None:
+                    self.metrics.transient_retries.labels(topic).inc()
                 self.log.warning("waiting out an outage", error=str(exc), backoff=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_seconds)
@@ -168,27 +173,10 @@ class ServiceRuntime:
         self.log.info("service stopped")
 
     async def wait_until_assigned(self, timeout: float = 60.0) -> None:
-        """Block until every subscriber's group has settled on this instance:
-        each partition owned by exactly one of its consumers, positions known
+        """Block until every subscriber's group has settled on this instance
         (tests publish after this, so nothing is skipped by a late rebalance)."""
         async def settled(sub: Any) -> None:
-            while True:
-                consumers = consumers_of(sub)
-                owned = [tp for consumer in consumers for tp in consumer.assignment()]
-                expected = {
-                    TopicPartition(topic, partition)
-                    for consumer in consumers[:1]
-                    for topic in consumer.subscription()
-                    for partition in consumer.partitions_for_topic(topic) or ()
-                }
-                busy = min(len(consumers), len(expected))
-                if expected and set(owned) == expected and len(owned) == len(expected) and (
-                    sum(1 for c in consumers if c.assignment()) >= busy
-                ):
-                    for consumer in consumers:
-                        for tp in consumer.assignment():
-                            await consumer.position(tp)
-                    return
+            while not await group_settled(consumers_of(sub)):
                 await asyncio.sleep(0.1)
 
         await asyncio.wait_for(asyncio.gather(*(settled(sub) for sub in self.broker.subscribers)), timeout)
@@ -236,6 +224,28 @@ def consumers_of(subscriber: Any) -> list[AIOKafkaConsumer]:
     return [subscriber.consumer] if subscriber.consumer is not None else []
 
 
+async def group_settled(consumers: list[AIOKafkaConsumer]) -> bool:
+    """True, with every owned position resolved, once the consumers of one group
+    own every partition of their topics exactly once and each owns some (when
+    there are enough partitions)."""
+    if not consumers:
+        return False
+    assignments = [consumer.assignment() for consumer in consumers]
+    owned = set().union(*assignments)
+    expected = {
+        TopicPartition(topic, partition)
+        for topic in consumers[0].subscription()
+        for partition in consumers[0].partitions_for_topic(topic) or ()
+    }
+    busy = sum(1 for assignment in assignments if assignment)
+    if not expected or owned != expected or sum(map(len, assignments)) != len(owned) or busy < min(len(consumers), len(expected)):
+        return False
+    for consumer, assignment in zip(consumers, assignments, strict=True):
+        for tp in assignment:
+            await consumer.position(tp)
+    return True
+
+
 def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
     """Entry point of ``python -m services.<name>``: JSON logs, HTTP on the
     service's port, graceful shutdown on SIGTERM/SIGINT."""
@@ -264,4 +274,4 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
     )
 
 
-__all__: Sequence[str] = ("ServiceRuntime", "consumers_of", "run_service")
+__all__: Sequence[str] = ("ServiceRuntime", "consumers_of", "group_settled", "run_service")

@@ -12,7 +12,7 @@ from typing import Any
 from im_contracts import CreatorProfileUpdated, MessageKind, SellerGmvUpdated, SendMessage, new_event_id, utcnow
 from im_contracts.topics import DIRECTORY_EVENTS, SEND_REQUESTED
 
-from services.common.runtime import ServiceRuntime, consumers_of
+from services.common.runtime import ServiceRuntime, consumers_of, group_settled
 from services.quota.store import QuotaStore
 from services.registry import runtime_factory
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique
@@ -88,22 +88,10 @@ async def settle_group(runtimes: list[ServiceRuntime], timeout: float = 60.0) ->
     partitions), and every owned position is resolved."""
 
     async def settled() -> bool:
-        for subscribers in zip(*(r.broker.subscribers for r in runtimes)):
-            consumers = [c for s in subscribers for c in consumers_of(s)]
-            if not consumers:
-                return False
-            assignments = [c.assignment() for c in consumers]
-            owned = set().union(*assignments)
-            wanted = sum(len(consumers[0].partitions_for_topic(t) or ()) for t in consumers[0].subscription())
-            busy = sum(1 for a in assignments if a)
-            if busy < min(len(consumers), wanted) or sum(map(len, assignments)) != len(owned) or len(owned) != wanted:
-                return False
-        for runtime in runtimes:
-            for subscriber in runtime.broker.subscribers:
-                for consumer in consumers_of(subscriber):
-                    for partition in consumer.assignment():
-                        await consumer.position(partition)
-        return True
+        return all([
+            await group_settled([c for s in subscribers for c in consumers_of(s)])
+            for subscribers in zip(*(r.broker.subscribers for r in runtimes))
+        ])
 
     await wait_until(settled, "the quota instances to share their partitions", timeout)
 
