@@ -1,6 +1,11 @@
-"""MongoDB access through PyMongo's async API (Motor's official successor)."""
+"""MongoDB access through PyMongo's async API (Motor's official successor), and the
+two write patterns every store builds on: unique inserts and `_id`-keyed hints."""
+
+from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from services.common.settings import ServiceSettings
 
@@ -16,3 +21,37 @@ def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
         appname=settings.service_name,
     )
 
+
+
+async def insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
+    """Insert unless the `_id` (or another unique key) exists; True if this call
+    inserted it. The one write FerretDB v1 applies atomically under concurrency."""
+    try:
+        await collection.insert_one(doc)
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+class Hint:
+    """A number per key, read and raised by `_id` alone: a shortcut to where a
+    walk over unique-insert slots should start (a conversation's last seq, a
+    subject's latest version, a pool's highest unit, a creator's last slot).
+
+    Raised with `$max` after the fact it notes was stored, so it is never above
+    the truth; FerretDB v1 may lose a concurrent `$max` and a crash may skip
+    one, so it may lag. A hint only saves lookups: the unique inserts decide."""
+
+    def __init__(self, collection: AsyncCollection, field: str) -> None:
+        self.collection = collection
+        self.field = field
+
+    async def get(self, key: str, default: int = 0) -> int:
+        doc = await self.collection.find_one({"_id": key})
+        return doc[self.field] if doc else default
+
+    async def raise_to(self, key: str, value: int) -> None:
+        try:
+            await self.collection.update_one({"_id": key}, {"$max": {self.field: value}}, upsert=True)
+        except DuplicateKeyError:
+            pass  # a concurrent first upsert created it: the hint is only a shortcut

@@ -32,6 +32,7 @@ from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.common.mongo import Hint, insert_once
 from services.inbox_projection.domain import (
     Conversation,
     CreatorProfile,
@@ -111,6 +112,7 @@ class InboxStore:
         self.latches = Latches(db)
         self.creator_rows = db["creator_rows"]  # slots: {_id: "<creator_id>#<n>", conversation_id}
         self.creator_row_heads = db["creator_row_heads"]  # hints: {_id: creator_id, n}
+        self.last_slot_hint = Hint(self.creator_row_heads, "n")  # every slot up to it is taken
         self.slotted = db["slotted_conversations"]  # markers: {_id: conversation_id}
 
     async def ensure_indexes(self) -> None:
@@ -153,14 +155,11 @@ class InboxStore:
         if await self.slotted.find_one({"_id": conversation}) is not None:
             return
         await self.claim_slot(creator_id, conversation)
-        try:
-            await self.slotted.insert_one({"_id": conversation})
-        except DuplicateKeyError:
-            pass  # a holder whose latch lapsed did it too: two slots, listing dedups
+        await insert_once(self.slotted, {"_id": conversation})  # else a holder whose latch lapsed did it too: two slots, listing dedups
 
     async def claim_slot(self, creator_id: str, conversation: str) -> int:
         """The next free slot of the creator, taken by unique insert; its number."""
-        n = await self._head(creator_id) + 1
+        n = await self.last_slot_hint.get(creator_id) + 1
         collisions = 0
         while True:
             try:
@@ -172,17 +171,14 @@ class InboxStore:
                 if collisions % 4 == 0:
                     # Many claimers at once: every slot up to the hint is taken,
                     # so jump to the hint the winners have raised meanwhile.
-                    n = max(n, await self._head(creator_id) + 1)
-        try:
-            await self.creator_row_heads.update_one({"_id": creator_id}, {"$max": {"n": n}}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a concurrent upsert created the hint first; it is only a hint
+                    n = max(n, await self.last_slot_hint.get(creator_id) + 1)
+        await self.last_slot_hint.raise_to(creator_id, n)
         return n
 
     async def conversations_of(self, creator_id: str) -> list[str]:
         """Every conversation of the creator that held a slot when the call started
         (some may have no row yet), each once, by `_id` reads only."""
-        hint = await self._head(creator_id)
+        hint = await self.last_slot_hint.get(creator_id)
 
         async def read(numbers: list[int]) -> dict[int, str]:
             docs = await asyncio.gather(*(self.creator_rows.find_one({"_id": slot_id(creator_id, n)}) for n in numbers))
@@ -190,10 +186,6 @@ class InboxStore:
 
         return await walk_slots(read, hint)
 
-    async def _head(self, creator_id: str) -> int:
-        """The creator's head hint: a slot number every slot up to which is taken."""
-        head = await self.creator_row_heads.find_one({"_id": creator_id})
-        return head["n"] if head else 0
 
     async def rows(self, query: dict[str, Any], limit: int) -> list[dict[str, Any]]:
         return await self.conversations.find(query).sort(SORT).limit(limit).to_list()

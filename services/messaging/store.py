@@ -21,6 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from im_contracts import SendAdmitted
 
+from services.common.mongo import Hint
 from services.common.outbox import Outgoing
 from services.messaging.domain import new_message_document
 
@@ -29,6 +30,7 @@ class MessageStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.messages = db["messages"]
         self.heads = db["conversation_heads"]
+        self.last_seq_hint = Hint(self.heads, "seq")  # never above the real last seq, maybe below
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index(
@@ -44,20 +46,9 @@ class MessageStore:
         )
         return last["seq"] if last else 0
 
-    async def last_seq_hint(self, conversation: str) -> int:
-        """The last seq noted for the conversation: never above the real one, maybe below."""
-        head = await self.heads.find_one({"_id": conversation})
-        return head["seq"] if head else 0
-
-    async def _note_last_seq(self, conversation: str, seq: int) -> None:
-        try:
-            await self.heads.update_one({"_id": conversation}, {"$max": {"seq": seq}}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a concurrent first note: the hint is only a shortcut
-
     async def deliver(self, admitted: SendAdmitted, conversation: str) -> dict[str, Any]:
         """Store the message once; a redelivered command gets the stored one back."""
-        seq = await self.last_seq_hint(conversation) + 1
+        seq = await self.last_seq_hint.get(conversation) + 1
         while True:
             doc = new_message_document(
                 admitted,
@@ -74,7 +65,7 @@ class MessageStore:
                     return existing  # a redelivery: the first stored message stands
                 seq = await self.last_seq(conversation) + 1  # the hint was behind, or another owner took that seq
                 continue
-            await self._note_last_seq(conversation, seq)
+            await self.last_seq_hint.raise_to(conversation, seq)
             return doc
 
     async def page(self, conversation: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:

@@ -38,6 +38,7 @@ from im_contracts import SellerAccessStatus, new_event_id
 from im_contracts.topics import MODERATION_EVENTS
 
 from services.common.idempotency import Decision
+from services.common.mongo import Hint
 from services.common.outbox import Outgoing
 from services.moderation.domain import (
     BLOCKED,
@@ -60,6 +61,7 @@ class ModerationStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.versions = db["state_versions"]
         self.heads = db["state_heads"]
+        self.latest_hint = Hint(self.heads, "version")
 
     async def ensure_indexes(self) -> None:
         # subject_latest serves only the rare fallback of `_latest`; subject_command the commands' lookups.
@@ -109,7 +111,7 @@ class ModerationStore:
                 await self.versions.insert_one(document)
             except DuplicateKeyError:
                 continue  # another command took this version, or this command is stored: look again
-            await self._note_head(key, version)
+            await self.latest_hint.raise_to(key, version)
             return _decision_of(command, document)
 
     # --- reads ---------------------------------------------------------------
@@ -118,8 +120,7 @@ class ModerationStore:
         """The subject's highest version, by `_id` reads only: the head hint with
         version 1, then (under a hint n) versions n and n+1, then each next version
         until one is missing."""
-        head, first = await asyncio.gather(self.heads.find_one({"_id": key}), self._version(key, 1))
-        noted = head["version"] if head else 0
+        noted, first = await asyncio.gather(self.latest_hint.get(key), self._version(key, 1))
         if noted > 1:
             latest, following = await asyncio.gather(self._version(key, noted), self._version(key, noted + 1))
             version = noted
@@ -134,17 +135,12 @@ class ModerationStore:
             latest, version = following, version + 1
             following = await self._version(key, version + 1)
         if version > noted:
-            await self._note_head(key, version)  # a crash before the note, or versions older than the hints
+            await self.latest_hint.raise_to(key, version)  # a crash before the note, or versions older than the hints
         return latest
 
     async def _version(self, key: str, version: int) -> dict[str, Any] | None:
         return await self.versions.find_one({"_id": f"{key}#{version}"})
 
-    async def _note_head(self, key: str, version: int) -> None:
-        try:
-            await self.heads.update_one({"_id": key}, {"$max": {"version": version}}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a concurrent first note: the hint is only a shortcut
 
     async def state_of(self, subject: Subject) -> str:
         latest = await self._latest(subject.key)

@@ -46,10 +46,10 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
+from services.common.mongo import Hint, insert_once
 from services.quota.domain import Allowance, Charge, Claim, ReplySlots, Tier, Week
 
 
@@ -70,6 +70,7 @@ class QuotaStore:
         self.week_tiers = db["week_tiers"]
         self.claim_attempts = db["claim_attempts"]
         self.claim_heads = db["claim_heads"]
+        self.claimed_unit_hint = Hint(self.claim_heads, "unit")  # per "{seller}:{pool}"
         self.claims = db["claims"]
         self.charges = db["charges"]
 
@@ -96,7 +97,7 @@ class QuotaStore:
 
     async def connect(self, seller_id: str, creator_id: str, via: str, at: datetime) -> None:
         """Connected for good (R5); the first way of connecting is kept."""
-        await _insert_once(
+        await insert_once(
             self.connections,
             {"_id": _pair(seller_id, creator_id), "seller_id": seller_id, "creator_id": creator_id, "via": via, "at": at},
         )
@@ -107,7 +108,7 @@ class QuotaStore:
     # --- reply cap (R9): a conversation's sends are handled in order on one partition ---
 
     async def lift_reply_cap(self, conversation_id: str, command_id: str, at: datetime) -> None:
-        await _insert_once(self.reply_lifts, {"_id": conversation_id, "command_id": command_id, "at": at})
+        await insert_once(self.reply_lifts, {"_id": conversation_id, "command_id": command_id, "at": at})
 
     async def reply_lifted(self, conversation_id: str) -> bool:
         return await self.reply_lifts.find_one({"_id": conversation_id}, {"_id": 1}) is not None
@@ -122,7 +123,7 @@ class QuotaStore:
 
         async def insert(n: int) -> bool:
             doc = {"_id": _reply_slot_id(conversation_id, n), "conversation_id": conversation_id, "command_id": command_id, "at": at}
-            return await _insert_once(self.reply_slots, doc)
+            return await insert_once(self.reply_slots, doc)
 
         await take_reply_slot(seen, command_id, insert, lambda n: self._reply_slot_holder(conversation_id, n))
 
@@ -139,7 +140,7 @@ class QuotaStore:
     async def freeze_week_tier(self, seller_id: str, week_key: str, tier: Tier, command_id: str) -> Tier:
         """Freeze the week's tier unless already frozen; return the frozen one (R6)."""
         doc = {"_id": f"{seller_id}:{week_key}", "tier": tier.model_dump(mode="json"), "command_id": command_id, "at": _now()}
-        if await _insert_once(self.week_tiers, doc):
+        if await insert_once(self.week_tiers, doc):
             return tier
         stood = await self.week_tier(seller_id, week_key)
         assert stood is not None
@@ -152,10 +153,12 @@ class QuotaStore:
         highest unit noted as claimed (usually the next free unit) and walks up on
         collisions; units freed by a release are found once the top is reached.
         """
+        pool = f"{party.seller_id}:{allowance.pool}"
         _, unit = await asyncio.gather(
-            _insert_once(self.claim_attempts, {"_id": party.command_id, "seller_id": party.seller_id, "at": _now()}),
-            self._next_unit_hint(party.seller_id, allowance.pool),
+            insert_once(self.claim_attempts, {"_id": party.command_id, "seller_id": party.seller_id, "at": _now()}),
+            self.claimed_unit_hint.get(pool, default=-1),
         )
+        unit += 1  # one above the highest unit noted as claimed: usually the next free one
         while True:
             if allowance.limit is not None and unit >= allowance.limit:
                 free = await self._lowest_free_unit(party.seller_id, allowance)  # the rare path: a scan
@@ -163,8 +166,8 @@ class QuotaStore:
                     return None
                 unit = free
             claim = Claim(f"{party.seller_id}:{allowance.pool}:{unit}", party.command_id, allowance, unit + 1, tier)
-            if await _insert_once(self.claims, _claim_document(claim, party)):
-                await self._note_claimed_unit(party.seller_id, allowance.pool, unit)
+            if await insert_once(self.claims, _claim_document(claim, party)):
+                await self.claimed_unit_hint.raise_to(pool, unit)
                 return claim
             unit += 1
 
@@ -186,18 +189,6 @@ class QuotaStore:
         """Units of the pool held now (for the read API: a scan on FerretDB v1)."""
         return await self.claims.count_documents({"seller_id": seller_id, "pool": pool})
 
-    async def _next_unit_hint(self, seller_id: str, pool: str) -> int:
-        """One above the highest unit noted as claimed: usually the next free one, never above it
-        unless units were released."""
-        head = await self.claim_heads.find_one({"_id": f"{seller_id}:{pool}"})
-        return head["unit"] + 1 if head else 0
-
-    async def _note_claimed_unit(self, seller_id: str, pool: str, unit: int) -> None:
-        try:
-            await self.claim_heads.update_one({"_id": f"{seller_id}:{pool}"}, {"$max": {"unit": unit}}, upsert=True)
-        except DuplicateKeyError:
-            pass  # a concurrent first note: the hint is only a shortcut
-
     async def record_charge(self, party: Party, claim: Claim, week: Week) -> Charge:
         """Record the pair's charge for the week; return the one that stands (R4)."""
         charge = Charge(
@@ -216,7 +207,7 @@ class QuotaStore:
             "charged_at": _now(),
             **_charge_fields(charge),
         }
-        if await _insert_once(self.charges, doc):
+        if await insert_once(self.charges, doc):
             return charge
         stood = await self.charge_for(party.seller_id, week.key, party.creator_id)
         assert stood is not None
@@ -257,15 +248,6 @@ async def take_reply_slot(
             return n
         n += 1
     return None
-
-
-async def _insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
-    """Insert unless the key exists; True if this call inserted it."""
-    try:
-        await collection.insert_one(doc)
-        return True
-    except DuplicateKeyError:
-        return False
 
 
 async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, Any], reported_at: datetime) -> None:
