@@ -269,23 +269,9 @@ class ChaosInstance:
         """SIGTERM and start again (supervisorctl restart): a graceful handover."""
         await self.ascript("services.sh", "restart", service)
 
-    async def restart_kafka(self) -> None:
-        await self.ascript("infra.sh", "restart-kafka")
-
-    async def restart_ferretdb(self) -> None:
-        await self.ascript("infra.sh", "restart-ferretdb")
-
-    async def stop_kafka(self) -> None:
-        await self.ascript("infra.sh", "stop-kafka")
-
-    async def start_kafka(self) -> None:
-        await self.ascript("infra.sh", "start-kafka")
-
-    async def stop_ferretdb(self) -> None:
-        await self.ascript("infra.sh", "stop-ferretdb")
-
-    async def start_ferretdb(self) -> None:
-        await self.ascript("infra.sh", "start-ferretdb")
+    async def infra(self, action: str, daemon: str) -> None:
+        """`restart`, `stop` or `start` one daemon (`kafka`, `ferretdb`) of the instance."""
+        await self.ascript("infra.sh", f"{action}-{daemon}")
 
 
 def tail(path: Path, lines: int = 30) -> str:

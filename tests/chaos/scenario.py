@@ -333,10 +333,8 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
         await instance.kill(service)
     elif kind == "term":
         await instance.terminate(service)
-    elif fault == "restart-kafka":
-        await instance.restart_kafka()
-    elif fault == "restart-ferretdb":
-        await instance.restart_ferretdb()
+    elif fault in ("restart-kafka", "restart-ferretdb"):
+        await instance.infra("restart", fault.removeprefix("restart-"))
     elif fault == "poison":
         await publish_poison()
     elif kind == "outage-start":
@@ -344,11 +342,11 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
     elif kind in ("kafka-outage", "ferretdb-outage"):
         daemon = kind.split("-")[0]
         seconds = float(service or OUTAGE_SECONDS)
-        await (instance.stop_kafka() if daemon == "kafka" else instance.stop_ferretdb())
+        await instance.infra("stop", daemon)
         try:
             await asyncio.sleep(seconds)
         finally:
-            await (instance.start_kafka() if daemon == "kafka" else instance.start_ferretdb())
+            await instance.infra("start", daemon)
         report.notes.append(f"{daemon} away {seconds:.0f}s")
     elif fault != "none":
         raise ValueError(f"unknown fault {fault!r}")
@@ -358,7 +356,7 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
 async def outage_start(instance: ChaosInstance, service: str, report: FaultReport, hold: float = 5.0) -> None:
     """Start a service during a FerretDB outage: it must come up, answer /readyz
     503 naming the database while the outage lasts, and be ready once it ends."""
-    await instance.stop_ferretdb()
+    await instance.infra("stop", "ferretdb")
     try:
         await instance.terminate(service)
         deadline = time.monotonic() + 60
@@ -373,7 +371,7 @@ async def outage_start(instance: ChaosInstance, service: str, report: FaultRepor
             report.problems.append(f"{service}'s /readyz during the outage does not name the database: {body}")
         await asyncio.sleep(hold)
     finally:
-        await instance.start_ferretdb()
+        await instance.infra("start", "ferretdb")
     waited = await instance.wait_ready((service,), timeout=180)
     report.notes.append(f"ready {waited:.1f}s after FerretDB returned")
 
