@@ -175,11 +175,13 @@ class ServiceRuntime:
     async def wait_until_assigned(self, timeout: float = 60.0) -> None:
         """Block until every subscriber's group has settled on this instance
         (tests publish after this, so nothing is skipped by a late rebalance)."""
-        async def settled(sub: Any) -> None:
-            while not await group_settled(consumers_of(sub)):
+        async def settled() -> None:
+            while not all(group_settled(consumers_of(sub)) for sub in self.broker.subscribers):
                 await asyncio.sleep(0.1)
+            for sub in self.broker.subscribers:
+                await resolve_positions(consumers_of(sub))
 
-        await asyncio.wait_for(asyncio.gather(*(settled(sub) for sub in self.broker.subscribers)), timeout)
+        await asyncio.wait_for(settled(), timeout)
 
     async def _refresh_lag(self) -> None:
         """Keep im_consumer_lag (log end minus position) per owned partition."""
@@ -224,10 +226,9 @@ def consumers_of(subscriber: Any) -> list[AIOKafkaConsumer]:
     return [subscriber.consumer] if subscriber.consumer is not None else []
 
 
-async def group_settled(consumers: list[AIOKafkaConsumer]) -> bool:
-    """True, with every owned position resolved, once the consumers of one group
-    own every partition of their topics exactly once and each owns some (when
-    there are enough partitions)."""
+def group_settled(consumers: list[AIOKafkaConsumer]) -> bool:
+    """True once the consumers of one group own every partition of their topics
+    exactly once, each owning some (when there are enough partitions)."""
     if not consumers:
         return False
     assignments = [consumer.assignment() for consumer in consumers]
@@ -238,12 +239,14 @@ async def group_settled(consumers: list[AIOKafkaConsumer]) -> bool:
         for partition in consumers[0].partitions_for_topic(topic) or ()
     }
     busy = sum(1 for assignment in assignments if assignment)
-    if not expected or owned != expected or sum(map(len, assignments)) != len(owned) or busy < min(len(consumers), len(expected)):
-        return False
-    for consumer, assignment in zip(consumers, assignments, strict=True):
-        for tp in assignment:
+    return bool(expected) and owned == expected and sum(map(len, assignments)) == len(owned) and busy >= min(len(consumers), len(expected))
+
+
+async def resolve_positions(consumers: list[AIOKafkaConsumer]) -> None:
+    """Resolve every owned partition's position (a "latest" group then misses nothing published after)."""
+    for consumer in consumers:
+        for tp in consumer.assignment():
             await consumer.position(tp)
-    return True
 
 
 def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
@@ -274,4 +277,4 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
     )
 
 
-__all__: Sequence[str] = ("ServiceRuntime", "consumers_of", "group_settled", "run_service")
+__all__: Sequence[str] = ("ServiceRuntime", "consumers_of", "group_settled", "resolve_positions", "run_service")

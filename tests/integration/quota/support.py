@@ -9,10 +9,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer
+
 from im_contracts import CreatorProfileUpdated, MessageKind, SellerGmvUpdated, SendMessage, new_event_id, utcnow
 from im_contracts.topics import DIRECTORY_EVENTS, SEND_REQUESTED
 
-from services.common.runtime import ServiceRuntime, consumers_of, group_settled
+from services.common.runtime import ServiceRuntime, consumers_of, group_settled, resolve_positions
 from services.quota.store import QuotaStore
 from services.registry import runtime_factory
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique
@@ -88,10 +90,16 @@ async def settle_group(runtimes: list[ServiceRuntime], timeout: float = 60.0) ->
     partitions), and every owned position is resolved."""
 
     async def settled() -> bool:
-        return all([
-            await group_settled([c for s in subscribers for c in consumers_of(s)])
-            for subscribers in zip(*(r.broker.subscribers for r in runtimes))
-        ])
+        # By group id: the instances do not list their subscribers in the same order.
+        groups: dict[str, list[AIOKafkaConsumer]] = {}
+        for runtime in runtimes:
+            for subscriber in runtime.broker.subscribers:
+                groups.setdefault(subscriber.group_id, []).extend(consumers_of(subscriber))
+        if not all(group_settled(consumers) for consumers in groups.values()):
+            return False
+        for consumers in groups.values():
+            await resolve_positions(consumers)
+        return True
 
     await wait_until(settled, "the quota instances to share their partitions", timeout)
 
