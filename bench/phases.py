@@ -320,7 +320,7 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
 
 async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 60.0) -> str:
     deadline = time.perf_counter() + timeout
-    # One request at a time: the quota read counts the week's charges, a scan on FerretDB.
+    # One request at a time: the quota read counts the week's charges, a scan on the local engine.
     async with httpx.AsyncClient(base_url=target.url("quota"), timeout=30) as http:
         pending = list(sellers)
         while pending and time.perf_counter() < deadline:

@@ -6,9 +6,10 @@ Kafka: moderation's `ModerationStore.screening_facts` and quota's
 
 Before timing, every collection the stage's hot path reads or writes is
 prefilled with N documents of other sellers, creators and subjects (shaped like
-the stage's own), because on FerretDB v1 any filter other than `{"_id": …}`
-reads the whole collection: this shows whether a decision's cost grows with the
-data. The filled database (`bench_stages_<stage>_<N>`) is kept and reused by
+the stage's own), because an engine may read a whole collection for a filter
+its indexes do not serve (mongo-java-server uses `_id` and unique indexes only;
+FerretDB v1 used `_id` alone): this shows whether a decision's cost grows with
+the data. The filled database (`bench_stages_<stage>_<N>`) is kept and reused by
 later runs; `--fresh` fills it again. Collections a given build does not use
 are filled too, so builds before and after a change compare on the same data.
 
@@ -59,7 +60,14 @@ def _moderation_fillers(now: datetime) -> dict[str, Filler]:
     def head(i: int) -> dict[str, Any]:
         return {"_id": f"seller_blocks_creator:fill-s{i % 500}:fill-c{i}", "version": 2}
 
-    return {"state_versions": version, "state_heads": head}
+    def subject(i: int) -> dict[str, Any]:
+        history = [{k: v for k, v in version(2 * i + n).items() if k not in ("_id", "subject", "kind", "seller_id", "creator_id")}
+                   for n in (0, 1)]
+        return {"_id": f"seller_blocks_creator:fill-s{i % 500}:fill-c{i}", "kind": "seller_blocks_creator",
+                "seller_id": f"fill-s{i % 500}", "creator_id": f"fill-c{i}", "state": "unblocked", "as_of_us": 2 * i + 1,
+                "version": 2, "history": history}
+
+    return {"state_versions": version, "state_heads": head, "subjects": subject}
 
 
 def _quota_fillers(now: datetime) -> dict[str, Filler]:
@@ -78,6 +86,8 @@ def _quota_fillers(now: datetime) -> dict[str, Filler]:
         "connections": lambda i: {"_id": conversation(i), "seller_id": seller(i), "creator_id": f"fill-c{i}", "via": "message", "at": now},
         "creator_profiles": lambda i: {"_id": f"fill-c{i}", "followers": i, "reported_at": now},
         "seller_gmv": lambda i: {"_id": f"fill-seller-{i}", "gmv_30d": "10.00", "reported_at": now},
+        "conversations": lambda i: {"_id": conversation(i), "counted": [f"fill-cmd-{i}"]},
+        "allowances": lambda i: {"_id": f"fill-seller-{i}:{week}", "holders": [f"fill-cmd-{i}"], "handed_out": 1},
         "claim_attempts": lambda i: {"_id": f"fill-cmd-{i}", "seller_id": seller(i), "at": now},
         "claim_heads": lambda i: {"_id": f"fill-seller-{i}:{week}", "unit": 7},
         "claims": lambda i: {

@@ -6,8 +6,8 @@ the message's outcome becomes the card's.
 
 Each fact about a card has exactly one writer: the outcome of each of its messages
 (`deliveries.<kind>`), the creator's response, the seller's review. Responses and reviews
-are won by inserting a unique claim first (FerretDB v1 conditional updates are not atomic),
-and the card's status is derived from the facts, so no two handlers race on one field.
+are won by the first conditional update that sets them, and the card's status is derived
+from the facts, so no two handlers race on one field.
 """
 
 import hashlib
@@ -75,14 +75,6 @@ def derived_command_id(command_id: str, purpose: str) -> str:
 def outcome_key(message_command_id: str) -> str:
     """Decision key for following one card message's outcome (apart from command ids)."""
     return f"card-message-outcome:{message_command_id}"
-
-
-def response_claim_id(card_id: str) -> str:
-    return f"response:{card_id}"
-
-
-def review_claim_id(card_id: str) -> str:
-    return f"review:{card_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +312,7 @@ class ResponseRefusal(StrEnum):
 
 def response_refusal(card: dict[str, Any] | None, command: RespondToTargetCollaboration) -> ResponseRefusal | None:
     """Only the addressed creator answers a delivered target-collaboration card of that seller.
-    Answering once is decided by the response claim, not here."""
+    Answering once is decided by the store (the first answer stands), not here."""
     if card is None or card["kind"] != MessageKind.TARGET_COLLABORATION or card["seller_id"] != command.seller_id:
         return ResponseRefusal.UNKNOWN_CARD
     if card["creator_id"] != command.creator_id:
@@ -363,7 +355,7 @@ class ReviewBy(StrEnum):
 
 
 def review_refusal(card: dict[str, Any] | None, command: ReviewSampleRequest) -> SampleReviewFailure | None:
-    """Unknown or not the reviewer's; reviewing once is decided by the review claim."""
+    """Unknown or not the reviewer's; reviewing once is decided by the store (the first review stands)."""
     if card is None or card["kind"] != MessageKind.SAMPLE_REQUEST:
         return SampleReviewFailure.NOT_FOUND
     if card["seller_id"] != command.seller_id:

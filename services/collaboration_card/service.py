@@ -58,7 +58,7 @@ class CardService:
         card = await self.store.find(command.card_id)
         refusal = domain.response_refusal(card, command)
         if refusal is None:
-            holder = await self.store.claim(domain.response_claim_id(command.card_id), command.command_id)
+            holder = await self.store.answer_once(command.card_id, "response", domain.response_facts(command))
             if holder != command.command_id:
                 refusal = ResponseRefusal.ALREADY_RESPONDED
         if refusal is not None:
@@ -70,7 +70,6 @@ class CardService:
                 refusal=str(refusal),
             )
             return Decision(outcome=f"response_refused:{refusal}", facts={"card_id": command.card_id})
-        await self.store.record(command.card_id, {"response": domain.response_facts(command)})
         event = domain.response_event(card, command, Stamp())
         return Decision(outcome=f"responded:{command.response}", outgoing=(Outgoing.of(COLLABORATION_EVENTS, event),))
 
@@ -78,13 +77,12 @@ class CardService:
         card = await self.store.find(command.sample_request_id)
         failure = domain.review_refusal(card, command)
         if failure is None:
-            holder = await self.store.claim(domain.review_claim_id(command.sample_request_id), command.command_id)
+            holder = await self.store.answer_once(command.sample_request_id, "review", domain.seller_review_facts(command))
             if holder != command.command_id:
                 failure = SampleReviewFailure.ALREADY_REVIEWED
         if failure is not None:
             failed = domain.review_failed(card, command, failure, Stamp())
             return Decision(outcome=f"review_failed:{failure}", outgoing=(Outgoing.of(COLLABORATION_EVENTS, failed),))
-        await self.store.record(command.sample_request_id, {"review": domain.seller_review_facts(command)})
         outgoing = (
             Outgoing.of(SEND_REQUESTED, domain.review_message(card, command)),
             Outgoing.of(COLLABORATION_EVENTS, domain.review_event(card, command, Stamp())),
@@ -113,6 +111,4 @@ class CardService:
     async def _close_unreceived_sample_request(self, card: dict[str, Any], rejection: MessageRejected) -> None:
         """The seller never received it, so it cannot stay pending; unless the seller
         already reviewed it, which then stands."""
-        holder = await self.store.claim(domain.review_claim_id(card["_id"]), rejection.command_id)
-        if holder == rejection.command_id:
-            await self.store.record(card["_id"], {"review": domain.closing_review_facts(rejection)})
+        await self.store.answer_once(card["_id"], "review", domain.closing_review_facts(rejection))

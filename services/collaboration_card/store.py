@@ -1,13 +1,11 @@
-"""Cards, one document per card, and the claims that decide "once" (R18).
+"""Cards, one document per card (R18).
 
 "Only once" (one response per target collaboration, one review per sample request) is
-won by inserting a claim with a unique `_id`: FerretDB v1 does not apply conditional
-updates atomically under concurrency, while unique inserts are atomic. The claim names
-the command that won it, so a redelivery of the winner still sees itself as the winner.
-After a claim, each fact is written by its single winner with a plain `$set`.
+one update of the card conditional on the answer being absent: the first command to
+set it wins. The answer names its command, so a redelivery of the winner still sees
+itself as the winner. Every other fact has one writer and is a plain `$set`.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
@@ -26,7 +24,6 @@ _SAMPLE_STATUS_QUERY: dict[SampleRequestStatus, dict[str, Any]] = {
 class CardStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.cards = db["cards"]
-        self.claims = db["card_claims"]
 
     async def ensure_indexes(self) -> None:
         await self.cards.create_index(
@@ -43,15 +40,13 @@ class CardStore:
         except DuplicateKeyError:
             pass
 
-    async def claim(self, claim_id: str, command_id: str) -> str:
-        """Claim `claim_id` for `command_id`; returns the command that holds it."""
-        try:
-            await self.claims.insert_one({"_id": claim_id, "command_id": command_id, "claimed_at": datetime.now(UTC)})
-            return command_id
-        except DuplicateKeyError:
-            holder = await self.claims.find_one({"_id": claim_id})
-            assert holder is not None  # claims are never deleted
-            return holder["command_id"]
+    async def answer_once(self, card_id: str, field: str, facts: dict[str, Any]) -> str:
+        """Set the card's `field` to `facts` unless it has an answer; returns the command
+        whose answer stands (`facts["command_id"]` if this call set it)."""
+        await self.cards.update_one({"_id": card_id, field: None}, {"$set": {field: facts}})
+        card = await self.cards.find_one({"_id": card_id}, {field: 1})
+        assert card is not None and card.get(field) is not None  # answers are never removed
+        return card[field]["command_id"]
 
     async def record(self, card_id: str, facts: dict[str, Any]) -> None:
         """Write facts of which the caller is the single writer (see the module docstring)."""

@@ -1,5 +1,5 @@
-"""MongoDB access through PyMongo's async API (Motor's official successor), and the
-two write patterns every store builds on: unique inserts and `_id`-keyed hints."""
+"""MongoDB access through PyMongo's async API (Motor's official successor), and two
+small write patterns: an insert that stands if it is the first, and `_id`-keyed hints."""
 
 from typing import Any
 
@@ -22,10 +22,9 @@ def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
     )
 
 
-
 async def insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
     """Insert unless the `_id` (or another unique key) exists; True if this call
-    inserted it. The one write FerretDB v1 applies atomically under concurrency."""
+    inserted it: the first writer wins."""
     try:
         await collection.insert_one(doc)
         return True
@@ -39,8 +38,8 @@ class Hint:
     subject's latest version, a pool's highest unit, a creator's last slot).
 
     Raised with `$max` after the fact it notes was stored, so it is never above
-    the truth; FerretDB v1 may lose a concurrent `$max` and a crash may skip
-    one, so it may lag. A hint only saves lookups: the unique inserts decide."""
+    the truth; a crash may skip one, so it may lag. A hint only saves lookups:
+    the unique inserts decide."""
 
     def __init__(self, collection: AsyncCollection, field: str) -> None:
         self.collection = collection

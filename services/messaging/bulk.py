@@ -57,12 +57,12 @@ class BulkCoordinator:
         if job is None or not is_fan_out_of(job, command_id, creator_id):
             return  # a bulk_id this service never fanned out
         assert creator_id is not None
-        slot = await self.store.count_outcome(
+        tallied = await self.store.count_outcome(
             job, outcome_document(command_id, bulk_id, creator_id, outcome, str(reason) if reason else None)
         )
         # Checked on every (re)delivery, so a crash right after the last outcome
         # is counted still completes the job when that outcome is redelivered.
-        if slot >= job["total"]:
+        if tallied >= job["total"]:
             await self._complete(job, correlation_id)
 
     async def _complete(self, job: dict[str, Any], correlation_id: str | None) -> None:

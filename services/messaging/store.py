@@ -1,27 +1,25 @@
 """Messages, one document per command_id, numbered per conversation; bulk jobs.
 
-seq is claimed with a unique (conversation_id, seq) index rather than a
-counter: FerretDB v1 does not apply `$inc` atomically under concurrency, while
-unique-index inserts are atomic on every MongoDB-wire server. A crash can
-therefore never leave a gap: a seq exists only as a stored message (R1, I5).
-
-FerretDB v1 looks documents up by `_id` only; any other filter scans the
-collection. So the hot paths read a hint by `_id` (a conversation's last seq,
-a bulk's outcome tally) and fall back to a scan only when the hint proves
-stale: hints never decide anything, the unique inserts do.
+A conversation's next seq comes from its counter document, `$inc`-ed by one
+`find_one_and_update`; the counter also names the command that took the seq.
+So a command redelivered after a crash between taking its seq and storing its
+message stores it under the very seq it took, and two deliveries of one command
+share one seq: a seq exists only as a stored message, with no gap (R1, I5). The
+unique (conversation_id, seq) index guards the numbering against a counter that
+ever fell behind its messages.
 """
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from im_contracts import SendAdmitted
 
-from services.common.mongo import Hint
 from services.common.outbox import Outgoing
 from services.messaging.domain import new_message_document
 
@@ -29,8 +27,7 @@ from services.messaging.domain import new_message_document
 class MessageStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.messages = db["messages"]
-        self.heads = db["conversation_heads"]
-        self.last_seq_hint = Hint(self.heads, "seq")  # never above the real last seq, maybe below
+        self.counters = db["conversation_counters"]  # {_id: conversation, seq: the last seq taken, command_id: its taker}
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index(
@@ -40,33 +37,37 @@ class MessageStore:
     async def find(self, command_id: str) -> dict[str, Any] | None:
         return await self.messages.find_one({"_id": command_id})
 
-    async def last_seq(self, conversation: str) -> int:
-        last = await self.messages.find_one(
-            {"conversation_id": conversation}, {"seq": 1}, sort=[("seq", DESCENDING)]
-        )
-        return last["seq"] if last else 0
-
     async def deliver(self, admitted: SendAdmitted, conversation: str) -> dict[str, Any]:
         """Store the message once; a redelivered command gets the stored one back."""
-        seq = await self.last_seq_hint.get(conversation) + 1
+        command_id = admitted.command_id
         while True:
+            stored, counter = await asyncio.gather(self.find(command_id), self.counters.find_one({"_id": conversation}))
+            if stored is not None:
+                return stored
+            if counter is not None and counter["command_id"] == command_id:
+                seq = counter["seq"]  # taken by this command before a crash (or by its other delivery)
+            else:
+                try:
+                    before = await self.counters.find_one_and_update(
+                        {"_id": conversation, "command_id": {"$ne": command_id}},
+                        {"$inc": {"seq": 1}, "$set": {"command_id": command_id}},
+                        upsert=True,
+                        return_document=ReturnDocument.BEFORE,  # atomic with the change on every engine
+                    )
+                except DuplicateKeyError:
+                    continue  # this command's other delivery took a seq meanwhile, or a racing first upsert won
+                seq = (before["seq"] if before else 0) + 1
             doc = new_message_document(
-                admitted,
-                seq=seq,
-                message_id=uuid.uuid4().hex,
-                event_id=uuid.uuid4().hex,
-                delivered_at=datetime.now(UTC),
+                admitted, seq=seq, message_id=uuid.uuid4().hex, event_id=uuid.uuid4().hex, delivered_at=datetime.now(UTC)
             )
             try:
                 await self.messages.insert_one(doc)
+                return doc
             except DuplicateKeyError:
-                existing = await self.find(admitted.command_id)
-                if existing is not None:
-                    return existing  # a redelivery: the first stored message stands
-                seq = await self.last_seq(conversation) + 1  # the hint was behind, or another owner took that seq
-                continue
-            await self.last_seq_hint.raise_to(conversation, seq)
-            return doc
+                stored = await self.find(command_id)
+                if stored is None:
+                    raise  # seq taken by another command: the counter is behind its messages
+                return stored  # this command's other delivery stored it first
 
     async def page(self, conversation: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"conversation_id": conversation}
@@ -79,23 +80,17 @@ class MessageStore:
 class BulkStore:
     """Bulk jobs, one outcome per fan-out command, one completion per job.
 
-    Every write that must happen once is an insert against a unique key (the
-    job, each outcome, each tally slot, the completion): on FerretDB v1 that is
-    the only write that stays correct when two instances or a redelivery race.
-
-    Outcomes are counted by claiming tally slots `<bulk_id>#1`, `#2`, … in
-    order, each claimed after its outcome is stored (a redelivery racing its
-    original, or one after a crash before the slot was noted, may claim
-    another: the count can run ahead, never behind). Whoever claims a slot at
-    or past the job's total checks the outcomes themselves; slots are claimed
-    in order, so the highest is claimed last, after every outcome was stored:
-    completion is never missed.
+    The job, each outcome and the completion are stored once (unique `_id`s, the
+    first stored stands). Outcomes are counted by `$inc` of the job's `tallied`,
+    each after its outcome is stored; an outcome remembers the count it got, so a
+    redelivery does not count it again. A crash between storing and counting, or
+    two deliveries racing, may count one twice: the count can run ahead, never
+    behind, and whoever reaches the job's total checks the outcomes themselves.
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.jobs = db["bulk_jobs"]
         self.outcomes = db["bulk_outcomes"]
-        self.tally = db["bulk_tally"]
         self.completions = db["bulk_completions"]
 
     async def ensure_indexes(self) -> None:
@@ -115,29 +110,23 @@ class BulkStore:
         return await self.jobs.find_one({"_id": bulk_id})
 
     async def note_progress(self, bulk_id: str, fanned_out: int) -> None:
-        # Not atomic on FerretDB, and need not be: a lower note only makes a
-        # restart re-publish sends that every stage already handles idempotently.
         await self.jobs.update_one({"_id": bulk_id}, {"$max": {"fanned_out": fanned_out}})
 
     async def count_outcome(self, job: dict[str, Any], outcome: dict[str, Any]) -> int:
         """Store a fan-out's outcome once (I1 makes the first the only one), then
-        count it: the tally slot claimed for it, always after it was stored."""
+        count it; returns the count it got, always taken after it was stored."""
         try:
             await self.outcomes.insert_one(outcome)
         except DuplicateKeyError:
             stored = await self.outcomes.find_one({"_id": outcome["_id"]})
-            if stored is not None and "slot" in stored:
-                return stored["slot"]
-        slot = job.get("tallied", 0) + 1  # a hint: every slot up to it is taken
-        while True:
-            try:
-                await self.tally.insert_one({"_id": f"{job['_id']}#{slot}", "outcome_id": outcome["_id"]})
-                break
-            except DuplicateKeyError:
-                slot += 1
-        await self.outcomes.update_one({"_id": outcome["_id"]}, {"$set": {"slot": slot}})
-        await self.jobs.update_one({"_id": job["_id"]}, {"$max": {"tallied": slot}})
-        return slot
+            if stored is not None and "tallied" in stored:
+                return stored["tallied"]
+        before = await self.jobs.find_one_and_update(
+            {"_id": job["_id"]}, {"$inc": {"tallied": 1}}, {"tallied": 1}, return_document=ReturnDocument.BEFORE
+        )
+        tallied = before.get("tallied", 0) + 1
+        await self.outcomes.update_one({"_id": outcome["_id"]}, {"$set": {"tallied": tallied}})
+        return tallied
 
     async def outcomes_of(self, bulk_id: str) -> list[dict[str, Any]]:
         return await self.outcomes.find({"bulk_id": bulk_id}).to_list()

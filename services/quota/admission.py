@@ -1,13 +1,13 @@
-"""Admission of one screened send: gathers what the store knows, applies the
-domain's rules, and takes a charge when one is due. The handler stores the
-resulting decision per command_id and replays it on redelivery (I2); this
-module also resumes a decision that a crash interrupted, by finding the claim,
-charge or reply slot the command already holds instead of taking another.
-
-Everything a send is judged by is read by `_id` (see the store), concurrently."""
+"""Admission of one screened send, in one pass: load what the store holds about
+the pair (one query per collection), judge it with the domain's rules, write
+what the verdict needs (a unit of the allowance, the week's tier, the charge, the
+reply count), and hand the decision to the handler, which stores it per
+command_id and replays it on redelivery (I2). A write that loses a race (another
+send froze another tier, or charged this creator first) gives its unit back and
+the pass runs again on what the store holds now. A command redelivered after a
+crash finds the charge or the unit it already holds instead of taking another."""
 
 import asyncio
-from dataclasses import dataclass
 
 from im_contracts import (
     MessageRejected,
@@ -25,8 +25,8 @@ from im_contracts.topics import QUOTA_EVENTS, SEND_ADMITTED, SEND_REJECTED
 from services.common.idempotency import Decision
 from services.common.outbox import Outgoing
 from services.quota.domain import (
-    Admit,
     Charge,
+    ChargeFirst,
     Claim,
     QuotaPolicy,
     Refuse,
@@ -38,20 +38,9 @@ from services.quota.domain import (
     quota_exhausted,
     reply_slot_count,
 )
-from services.quota.store import Party, QuotaStore
+from services.quota.store import Ledger, Party, QuotaStore
 
 CONNECTED_BY_MESSAGE = "message"
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What a seller's send is judged by, with the records behind it."""
-
-    standing: Standing
-    charge: Charge | None
-    """The (seller, week, creator) charge, whoever made it."""
-    reply_slots: ReplySlots | None
-    """The conversation's reply slots; None once the creator has written (R9 lifted)."""
 
 
 class Admission:
@@ -64,88 +53,77 @@ class Admission:
             return await self._admit_creator_send(send)
         return await self._judge_seller_send(send)
 
-    async def standing(self, seller_id: str, creator_id: str, week: Week, excluding_command: str | None = None) -> Standing:
-        return (await self._facts(seller_id, creator_id, week, excluding_command)).standing
+    async def standing(self, seller_id: str, creator_id: str, week: Week) -> Standing:
+        return self._standing(await self.store.load(seller_id, creator_id, week), excluding_command=None)
 
-    async def _facts(self, seller_id: str, creator_id: str, week: Week, excluding_command: str | None) -> Facts:
-        conversation = conversation_id(seller_id, creator_id)
-        connected, reply_slots, followers, gmv, week_tier, charge = await asyncio.gather(
-            self.store.is_connected(seller_id, creator_id),
-            self._reply_slots(conversation),
-            self.store.followers(creator_id),
-            self.store.gmv(seller_id),
-            self.store.week_tier(seller_id, week.key),
-            self.store.charge_for(seller_id, week.key, creator_id),
+    def _standing(self, ledger: Ledger, excluding_command: str | None) -> Standing:
+        return Standing(
+            connected=ledger.connected,
+            reply_lifted=ledger.reply_lifted,
+            seller_messages=0 if ledger.reply_lifted else self._reply_slots(ledger).count(excluding_command),
+            creator_followers=ledger.followers,
+            tier=ledger.week_tier or self.policy.tier_for(ledger.gmv),
+            tier_frozen=ledger.week_tier is not None,
+            charged_this_week=ledger.charge is not None,
         )
-        standing = Standing(
-            connected=connected,
-            reply_lifted=reply_slots is None,
-            seller_messages=reply_slots.count(excluding_command) if reply_slots else 0,
-            creator_followers=followers,
-            tier=week_tier or self.policy.tier_for(gmv),
-            tier_frozen=week_tier is not None,
-            charged_this_week=charge is not None,
-        )
-        return Facts(standing, charge, reply_slots)
 
-    async def _reply_slots(self, conversation: str) -> ReplySlots | None:
-        """None once the cap is lifted for good: then the count no longer matters (R9)."""
-        if await self.store.reply_lifted(conversation):
-            return None
-        return await self.store.reply_slots_held(conversation, reply_slot_count(self.policy))
+    def _reply_slots(self, ledger: Ledger) -> ReplySlots:
+        return ReplySlots.of(ledger.counted, reply_slot_count(self.policy))
 
     async def _admit_creator_send(self, send: SendMessage) -> Decision:
         """A creator's message is never charged; admitting it connects the creator and
         lifts the reply cap, before any later seller reply on this partition (R5, R9)."""
         await asyncio.gather(
             self.store.connect(send.seller_id, send.creator_id, CONNECTED_BY_MESSAGE, send.occurred_at),
-            self.store.lift_reply_cap(_conversation(send), send.command_id, send.occurred_at),
+            self.store.lift_reply_cap(_conversation(send)),
         )
         return self._admitted(send, charge=None, connected=True)
 
     async def _judge_seller_send(self, send: SendMessage) -> Decision:
         party = Party(send.seller_id, send.creator_id, send.command_id)
         week = self.policy.week_of(send.occurred_at)
-        claim, facts = await asyncio.gather(
-            self.store.claim_held_by(send.command_id),
-            self._facts(send.seller_id, send.creator_id, week, send.command_id),
-        )
-        if facts.charge is not None and facts.charge.command_id == send.command_id:
-            return await self._admit_seller_send(send, facts, facts.charge, connected=False)  # charged before a crash
         while True:
-            if claim is None:  # else claimed before a crash, under the rules passed then
-                verdict = judge_seller_send(send.kind, facts.standing, self.policy)
-                if isinstance(verdict, Refuse):
-                    return self._refused(send, verdict)
-                if isinstance(verdict, Admit):
-                    return await self._admit_seller_send(send, facts, None, connected=facts.standing.connected)
-                claim = await self.store.claim(party, allowance(verdict.tier, week, self.policy), verdict.tier)
-                if claim is None:
-                    return self._refused(send, quota_exhausted(verdict.tier, week, self.policy))
-            charge = await self._charge(party, claim, week, facts.standing)
+            ledger = await self.store.load(send.seller_id, send.creator_id, week)
+            if ledger.charge is not None and ledger.charge.command_id == send.command_id:
+                return await self._admit_seller_send(send, ledger, ledger.charge, connected=False)  # charged before a crash
+            standing = self._standing(ledger, excluding_command=send.command_id)
+            verdict = judge_seller_send(send.kind, standing, self.policy)
+            needed = allowance(verdict.tier, week, self.policy) if isinstance(verdict, ChargeFirst) else None
+            for pool, units in ledger.units.items():  # a unit held from before a crash that this verdict does not use
+                if (unit := units.held_by(send.command_id)) is not None and (needed is None or pool != needed.pool):
+                    await self.store.give_back(send.seller_id, pool, unit, send.command_id)
+            if isinstance(verdict, Refuse):
+                return self._refused(send, verdict)
+            if needed is None:
+                return await self._admit_seller_send(send, ledger, None, connected=standing.connected)
+            units = ledger.units[needed.pool]
+            unit = units.held_by(send.command_id) or await self.store.take_unit(send.seller_id, needed, send.command_id, units)
+            if unit is None:
+                return self._refused(send, quota_exhausted(verdict.tier, week, self.policy))
+            charge = await self._charge(party, Claim(send.command_id, needed, unit, verdict.tier), week, standing)
             if charge is not None:
-                return await self._admit_seller_send(send, facts, charge, connected=False)
-            await self.store.release(claim)
-            claim = None  # judge again: under the week's frozen tier, or as already charged
-            facts = await self._facts(send.seller_id, send.creator_id, week, send.command_id)
+                return await self._admit_seller_send(send, ledger, charge, connected=False)
+            # lost a race: judge again on what the store holds now
 
     async def _charge(self, party: Party, claim: Claim, week: Week, standing: Standing) -> Charge | None:
-        """Charge with the claim, or None when the claim no longer fits: another send
-        froze a different tier for the week, or charged this creator first."""
+        """Charge with the claimed unit, or give it back and return None when it no longer
+        fits: another send froze a different tier for the week, or charged this creator first."""
         if not (standing.tier_frozen and standing.tier == claim.tier):
             frozen = await self.store.freeze_week_tier(party.seller_id, week.key, claim.tier, party.command_id)
             if frozen != claim.tier:
+                await self._give_back(party, claim)
                 return None
         charge = await self.store.record_charge(party, claim, week)
-        if charge.command_id != party.command_id:
-            return None
-        if (charge.source, charge.used) != (claim.allowance.source, claim.used):
-            await self.store.release(claim)  # a concurrent delivery of this command charged with its own claim
-        return charge
+        if (charge.command_id, charge.source, charge.used) != (party.command_id, claim.allowance.source, claim.used):
+            await self._give_back(party, claim)  # another send's charge, or this command's other delivery's
+        return charge if charge.command_id == party.command_id else None
 
-    async def _admit_seller_send(self, send: SendMessage, facts: Facts, charge: Charge | None, *, connected: bool) -> Decision:
-        if facts.reply_slots is not None:
-            await self.store.record_seller_message(_conversation(send), send.command_id, send.occurred_at, facts.reply_slots)
+    async def _give_back(self, party: Party, claim: Claim) -> None:
+        await self.store.give_back(party.seller_id, claim.allowance.pool, claim.used, party.command_id)
+
+    async def _admit_seller_send(self, send: SendMessage, ledger: Ledger, charge: Charge | None, *, connected: bool) -> Decision:
+        if not ledger.reply_lifted:
+            await self.store.count_seller_message(_conversation(send), send.command_id, reply_slot_count(self.policy))
         return self._admitted(send, charge, connected)
 
     def _admitted(self, send: SendMessage, charge: Charge | None, connected: bool) -> Decision:

@@ -67,8 +67,8 @@ def router(runtime: ServiceRuntime, admission: Admission) -> APIRouter:
             store.gmv(seller_id),
             store.week_tier(seller_id, week.key),
             store.charges_in_week(seller_id, week.key),
-            store.claims_used(seller_id, week.key),
-            store.claims_used(seller_id, STARTER_POOL),
+            store.units_used(seller_id, week.key),
+            store.units_used(seller_id, STARTER_POOL),
         )
         tier = week_tier or policy.tier_for(gmv)
         return QuotaStatus(
@@ -93,7 +93,7 @@ def router(runtime: ServiceRuntime, admission: Admission) -> APIRouter:
         blocked_reason = verdict.reason if isinstance(verdict, Refuse) else None
         if isinstance(verdict, ChargeFirst):
             weekly_used, starter_used = await asyncio.gather(
-                store.claims_used(seller_id, week.key), store.claims_used(seller_id, STARTER_POOL)
+                store.units_used(seller_id, week.key), store.units_used(seller_id, STARTER_POOL)
             )
             if remaining_allowance(verdict.tier, policy, weekly_used=weekly_used, starter_used=starter_used) == 0:
                 blocked_reason = ReasonCode.QUOTA_EXHAUSTED

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeI
 from im_contracts import ChargeSource, MessageKind, ReasonCode
 
 STARTER_POOL = "starter"
-"""Claims on the starter pack are keyed by this instead of a week: it never refills (R7)."""
+"""The starter pack's units are keyed by this instead of a week: it never refills (R7)."""
 
 
 def _none_as_null(*words: str) -> Any:
@@ -157,10 +157,28 @@ def allowance(tier: Tier, week: Week, policy: QuotaPolicy) -> Allowance:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
-    """One unit of an allowance held by a send: unit `used` of `allowance.limit`."""
+class Units:
+    """Who holds the units of one allowance: `holders[n - 1]` holds unit n, None once it
+    was given back (free for the next taker). Units are taken by appending while fewer
+    than the limit are handed out, or by taking a free one, so a unit has one holder."""
 
-    slot_id: str
+    holders: tuple[str | None, ...] = ()
+
+    def held_by(self, command_id: str) -> int | None:
+        return next((n for n, holder in enumerate(self.holders, 1) if holder == command_id), None)
+
+    def first_free(self) -> int | None:
+        return next((n for n, holder in enumerate(self.holders, 1) if holder is None), None)
+
+    @property
+    def used(self) -> int:
+        return sum(1 for holder in self.holders if holder is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Unit `used` of an allowance, held by a send to pay for its charge."""
+
     command_id: str
     allowance: Allowance
     used: int
@@ -191,16 +209,16 @@ def remaining_allowance(tier: Tier, policy: QuotaPolicy, *, weekly_used: int, st
 
 @dataclass(frozen=True, slots=True)
 class ReplySlots:
-    """Who holds a conversation's first `reply_cap + 1` seller-message slots (R9).
-
-    Each admitted seller message claims the lowest free slot `1, 2, …` by a unique
-    insert, so the slots held are `1..m` and each command holds at most one (a
-    redelivered command finds its own). Once all are held the count is saturated:
-    whichever command is left out, at least `reply_cap` others are counted, so no
-    further slot is needed. `holders[n - 1]` is the command holding slot n, or None.
-    """
+    """The first `reply_cap + 1` seller messages admitted in a conversation not yet
+    replied to (R9), each command counted once; `holders[n - 1]` is the command of the
+    n-th, None while fewer were admitted. Once all are held the count is saturated:
+    whichever command is left out, at least `reply_cap` others are counted."""
 
     holders: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, counted: list[str], slots: int) -> "ReplySlots":
+        return cls(tuple(counted[:slots]) + (None,) * max(0, slots - len(counted)))
 
     def count(self, excluding_command: str | None = None) -> int:
         """Seller messages admitted, up to the reply cap, not counting `excluding_command`'s own."""
@@ -211,7 +229,7 @@ class ReplySlots:
         return next((n for n, holder in enumerate(self.holders, 1) if holder == command_id), None)
 
     def first_free(self) -> int | None:
-        """The lowest slot seen free (every slot below it is held for good), or None when saturated."""
+        """The next slot to count into, or None when saturated."""
         return next((n for n, holder in enumerate(self.holders, 1) if holder is None), None)
 
 

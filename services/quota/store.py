@@ -1,56 +1,37 @@
-"""Quota's collections: what upstream reported (GMV, profiles, connections), the
-reply-cap record of each conversation, and the outreach ledger.
+"""Quota's collections: what upstream reported (GMV, profiles, connections), each
+conversation's reply-cap record, and the outreach ledger. Every guarantee is one
+atomic update of one document:
 
-Correctness under concurrency rests only on unique-key inserts, the one write
-FerretDB v1 applies atomically (no `$inc`, no conditional updates):
-
-- a charge is at most one document per (seller, week, creator) (R4);
-- every charge first claims a unit of its allowance by inserting the slot
-  `{seller}:{week}:{n}` (or `{seller}:starter:{n}`) with n below the limit, so
-  instances racing for the last units can never exceed it (R3, R7);
+- an allowance (a seller's week, or its starter pack) is one document listing who
+  holds its units; a unit is taken by appending while fewer than the limit are
+  handed out (one conditional update), or by taking one given back, so racing
+  sends never pass the limit (R3, R7), and a command redelivered after a crash
+  finds the unit it holds instead of taking another (I2);
+- a charge is the one document of its (seller, week, creator) (R4);
 - the tier of a week is one document per (seller, week), written by its first
   charge; the first writer wins (R6);
-- each admitted seller message of a conversation not yet replied to claims the
-  lowest free reply slot `{conversation}#{n}`, n ≤ reply cap + 1 (R9).
+- a conversation's record lists the first reply-cap + 1 seller messages admitted
+  before the creator wrote, each command once (R9).
 
-Claims, charges and reply slots carry the command_id that made them, so a
-redelivered command finds what it already holds instead of taking more (I2).
-
-Every send is judged by `_id` reads only, because FerretDB v1 answers only a
-filter of exactly `{"_id": …}` from an index and reads (and decodes) the whole
-collection for any other. So a seller's send never filters on another field:
-
-- the charge a command made is the one charge of its (seller, week, creator),
-  whose `_id` it knows, when that charge carries its command_id;
-- the claim a command holds is looked for (by a scan on `command_id`) only if
-  its `claim_attempts` marker exists: the marker is written just before the
-  command claims, so without one the command holds no claim. Only a command
-  redelivered after it started claiming (a crash) pays the scan;
-- a claim walk starts above `claim_heads[{seller}:{pool}]`, the highest unit
-  noted as claimed (raised with `$max` after each claim). The hint is never
-  above the truth; a stale one costs a collision and a step up. Only a pool
-  whose top is reached (exhausted, or with released units) is scanned for a
-  free unit;
-- reply slots 1..cap+1 are read by `_id`, concurrently.
-
-The HTTP read API (`claims_used`, `charges_in_week`) still counts by scanning.
+A send is judged by what `load` reads, one `_id` query per collection.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
-from services.common.mongo import Hint, insert_once
-from services.quota.domain import Allowance, Charge, Claim, ReplySlots, Tier, Week
+from services.common.mongo import insert_once
+from services.quota.domain import STARTER_POOL, Allowance, Charge, Claim, Tier, Units, Week
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,26 +41,37 @@ class Party:
     command_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """What quota holds about a (seller, creator) pair in one week."""
+
+    connected: bool
+    reply_lifted: bool
+    counted: list[str]
+    """Seller messages counted for the reply cap (the first reply-cap + 1)."""
+    gmv: Decimal | None
+    followers: int | None
+    week_tier: Tier | None
+    charge: Charge | None
+    """The (seller, week, creator) charge, whoever made it."""
+    units: Mapping[str, Units]
+    """The week's and the starter pack's units, by pool."""
+
+
 class QuotaStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.seller_gmv = db["seller_gmv"]
         self.creator_profiles = db["creator_profiles"]
         self.connections = db["connections"]
-        self.reply_lifts = db["reply_lifts"]
-        self.reply_slots = db["reply_slots"]
+        self.conversations = db["conversations"]
         self.week_tiers = db["week_tiers"]
-        self.claim_attempts = db["claim_attempts"]
-        self.claim_heads = db["claim_heads"]
-        self.claimed_unit_hint = Hint(self.claim_heads, "unit")  # per "{seller}:{pool}"
-        self.claims = db["claims"]
+        self.allowances = db["allowances"]
         self.charges = db["charges"]
 
     async def ensure_indexes(self) -> None:
-        await self.claims.create_index("command_id")  # claim_held_by's rare scan
-        await self.claims.create_index([("seller_id", ASCENDING), ("pool", ASCENDING)])  # free units; the read API
         await self.charges.create_index([("seller_id", ASCENDING), ("week", ASCENDING)])  # the read API
 
-    # --- what upstream reports (latest occurred_at wins; per-key order on one partition) ---
+    # --- what upstream reports (latest occurred_at wins) ---------------------------
 
     async def record_gmv(self, event: SellerGmvUpdated) -> None:
         await _keep_latest(self.seller_gmv, event.seller_id, {"gmv_30d": str(event.gmv_30d)}, event.occurred_at)
@@ -91,10 +83,6 @@ class QuotaStore:
         doc = await self.seller_gmv.find_one({"_id": seller_id})
         return Decimal(doc["gmv_30d"]) if doc else None
 
-    async def followers(self, creator_id: str) -> int | None:
-        doc = await self.creator_profiles.find_one({"_id": creator_id})
-        return doc["followers"] if doc else None
-
     async def connect(self, seller_id: str, creator_id: str, via: str, at: datetime) -> None:
         """Connected for good (R5); the first way of connecting is kept."""
         await insert_once(
@@ -105,33 +93,43 @@ class QuotaStore:
     async def is_connected(self, seller_id: str, creator_id: str) -> bool:
         return await self.connections.find_one({"_id": _pair(seller_id, creator_id)}, {"_id": 1}) is not None
 
-    # --- reply cap (R9): a conversation's sends are handled in order on one partition ---
+    # --- reply cap (R9) ----------------------------------------------------------
 
-    async def lift_reply_cap(self, conversation_id: str, command_id: str, at: datetime) -> None:
-        await insert_once(self.reply_lifts, {"_id": conversation_id, "command_id": command_id, "at": at})
+    async def lift_reply_cap(self, conversation_id: str) -> None:
+        await _upsert(self.conversations, {"_id": conversation_id}, {"$set": {"reply_lifted": True}})
 
-    async def reply_lifted(self, conversation_id: str) -> bool:
-        return await self.reply_lifts.find_one({"_id": conversation_id}, {"_id": 1}) is not None
+    async def count_seller_message(self, conversation_id: str, command_id: str, slots: int) -> None:
+        """Count an admitted seller message once, among the first `slots`."""
+        await _upsert(
+            self.conversations,
+            {"_id": conversation_id, "counted": {"$ne": command_id}},
+            {"$push": {"counted": {"$each": [command_id], "$slice": slots}}},
+        )
 
-    async def reply_slots_held(self, conversation_id: str, slots: int) -> ReplySlots:
-        """Who holds the conversation's reply slots 1..`slots`: one `_id` read each, concurrently."""
-        return ReplySlots(tuple(await asyncio.gather(*(self._reply_slot_holder(conversation_id, n) for n in range(1, slots + 1)))))
+    # --- the ledger ----------------------------------------------------------------
 
-    async def record_seller_message(self, conversation_id: str, command_id: str, at: datetime, seen: ReplySlots) -> None:
-        """Count an admitted seller message: the lowest free reply slot, unless this
-        command holds one already or all are held (`seen`: read before admitting it)."""
-
-        async def insert(n: int) -> bool:
-            doc = {"_id": _reply_slot_id(conversation_id, n), "conversation_id": conversation_id, "command_id": command_id, "at": at}
-            return await insert_once(self.reply_slots, doc)
-
-        await take_reply_slot(seen, command_id, insert, lambda n: self._reply_slot_holder(conversation_id, n))
-
-    async def _reply_slot_holder(self, conversation_id: str, n: int) -> str | None:
-        doc = await self.reply_slots.find_one({"_id": _reply_slot_id(conversation_id, n)}, {"command_id": 1})
-        return doc["command_id"] if doc else None
-
-    # --- the ledger ---------------------------------------------------------------
+    async def load(self, seller_id: str, creator_id: str, week: Week) -> Ledger:
+        pools = {_pool_id(seller_id, week.key): week.key, _pool_id(seller_id, STARTER_POOL): STARTER_POOL}
+        connected, conversation, gmv, profile, week_tier, charge, allowances = await asyncio.gather(
+            self.is_connected(seller_id, creator_id),
+            self.conversations.find_one({"_id": _pair(seller_id, creator_id)}),
+            self.gmv(seller_id),
+            self.creator_profiles.find_one({"_id": creator_id}),
+            self.week_tier(seller_id, week.key),
+            self.charge_for(seller_id, week.key, creator_id),
+            self.allowances.find({"_id": {"$in": list(pools)}}).to_list(),
+        )
+        held = {pools[doc["_id"]]: Units(tuple(doc["holders"])) for doc in allowances}
+        return Ledger(
+            connected=connected,
+            reply_lifted=bool(conversation and conversation.get("reply_lifted")),
+            counted=conversation.get("counted", []) if conversation else [],
+            gmv=gmv,
+            followers=profile["followers"] if profile else None,
+            week_tier=week_tier,
+            charge=charge,
+            units={pool: held.get(pool, Units()) for pool in pools.values()},
+        )
 
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
         doc = await self.week_tiers.find_one({"_id": f"{seller_id}:{week_key}"})
@@ -146,48 +144,45 @@ class QuotaStore:
         assert stood is not None
         return stood
 
-    async def claim(self, party: Party, allowance: Allowance, tier: Tier) -> Claim | None:
-        """Claim the lowest free unit of the allowance, or None when all are taken.
-
-        Marks the attempt first (so `claim_held_by` knows to look), starts above the
-        highest unit noted as claimed (usually the next free unit) and walks up on
-        collisions; units freed by a release are found once the top is reached.
-        """
-        pool = f"{party.seller_id}:{allowance.pool}"
-        _, unit = await asyncio.gather(
-            insert_once(self.claim_attempts, {"_id": party.command_id, "seller_id": party.seller_id, "at": _now()}),
-            self.claimed_unit_hint.get(pool, default=-1),
-        )
-        unit += 1  # one above the highest unit noted as claimed: usually the next free one
+    async def take_unit(self, seller_id: str, allowance: Allowance, command_id: str, seen: Units) -> int | None:
+        """A unit of the allowance for the command, or None when all are held: one given
+        back if `seen` shows one, else the next while fewer than the limit are handed out."""
+        pool = _pool_id(seller_id, allowance.pool)
         while True:
-            if allowance.limit is not None and unit >= allowance.limit:
-                free = await self._lowest_free_unit(party.seller_id, allowance)  # the rare path: a scan
-                if free is None:
-                    return None
-                unit = free
-            claim = Claim(f"{party.seller_id}:{allowance.pool}:{unit}", party.command_id, allowance, unit + 1, tier)
-            if await insert_once(self.claims, _claim_document(claim, party)):
-                await self.claimed_unit_hint.raise_to(pool, unit)
-                return claim
-            unit += 1
+            free = seen.first_free()
+            if free is not None:
+                taken = await self.allowances.update_one(
+                    {"_id": pool, f"holders.{free - 1}": None}, {"$set": {f"holders.{free - 1}": command_id}})
+                if taken.modified_count:
+                    return free
+            else:
+                below_limit = {} if allowance.limit is None else {"handed_out": {"$lt": allowance.limit}}
+                try:
+                    before = await self.allowances.find_one_and_update(
+                        {"_id": pool, **below_limit},
+                        {"$push": {"holders": command_id}, "$inc": {"handed_out": 1}},
+                        {"handed_out": 1},
+                        upsert=True,
+                        return_document=ReturnDocument.BEFORE,  # atomic with the change on every engine
+                    )
+                    return (before["handed_out"] if before else 0) + 1
+                except DuplicateKeyError:
+                    pass  # all handed out (or a racing first upsert): is one given back since?
+            doc = await self.allowances.find_one({"_id": pool}, {"holders": 1})
+            seen = Units(tuple(doc["holders"])) if doc else Units()
+            if seen.held_by(command_id) is not None:
+                return seen.held_by(command_id)  # this command's other delivery took one meanwhile
+            if seen.first_free() is None and allowance.limit is not None and len(seen.holders) >= allowance.limit:
+                return None
 
-    async def claim_held_by(self, command_id: str) -> Claim | None:
-        """The claim this command holds: none unless it once started claiming."""
-        if await self.claim_attempts.find_one({"_id": command_id}, {"_id": 1}) is None:
-            return None  # the common case: this command never claimed
-        # The rare path (a redelivery after a crash, or a claim released and retried): a scan.
-        doc = await self.claims.find_one({"command_id": command_id})
-        if doc is None:
-            return None
-        allowance = Allowance(ChargeSource(doc["source"]), doc["pool"], doc["limit"])
-        return Claim(doc["_id"], command_id, allowance, doc["unit"] + 1, Tier.model_validate(doc["tier"]))
+    async def give_back(self, seller_id: str, pool: str, unit: int, command_id: str) -> None:
+        """Free the command's unit for the next taker."""
+        slot = f"holders.{unit - 1}"
+        await self.allowances.update_one({"_id": _pool_id(seller_id, pool), slot: command_id}, {"$set": {slot: None}})
 
-    async def release(self, claim: Claim) -> None:
-        await self.claims.delete_one({"_id": claim.slot_id, "command_id": claim.command_id})
-
-    async def claims_used(self, seller_id: str, pool: str) -> int:
-        """Units of the pool held now (for the read API: a scan on FerretDB v1)."""
-        return await self.claims.count_documents({"seller_id": seller_id, "pool": pool})
+    async def units_used(self, seller_id: str, pool: str) -> int:
+        doc = await self.allowances.find_one({"_id": _pool_id(seller_id, pool)}, {"holders": 1})
+        return Units(tuple(doc["holders"])).used if doc else 0
 
     async def record_charge(self, party: Party, claim: Claim, week: Week) -> Charge:
         """Record the pair's charge for the week; return the one that stands (R4)."""
@@ -200,13 +195,8 @@ class QuotaStore:
             used=claim.used,
             limit=claim.allowance.limit,
         )
-        doc = {
-            "_id": _charge_id(party.seller_id, week.key, party.creator_id),
-            "week": week.key,
-            "slot_id": claim.slot_id,
-            "charged_at": _now(),
-            **_charge_fields(charge),
-        }
+        doc = {"_id": _charge_id(party.seller_id, week.key, party.creator_id), "week": week.key, "charged_at": _now(),
+               **_charge_fields(charge)}
         if await insert_once(self.charges, doc):
             return charge
         stood = await self.charge_for(party.seller_id, week.key, party.creator_id)
@@ -218,70 +208,39 @@ class QuotaStore:
         return _charge(doc) if doc else None
 
     async def charges_in_week(self, seller_id: str, week_key: str) -> int:
-        """Creators charged in the week (for the read API: a scan on FerretDB v1)."""
+        """Creators charged in the week (for the read API)."""
         return await self.charges.count_documents({"seller_id": seller_id, "week": week_key})
 
-    async def _lowest_free_unit(self, seller_id: str, allowance: Allowance) -> int | None:
-        assert allowance.limit is not None
-        taken = {
-            doc["unit"]
-            for doc in await self.claims.find({"seller_id": seller_id, "pool": allowance.pool}, {"unit": 1}).to_list()
-        }
-        return next((unit for unit in range(allowance.limit) if unit not in taken), None)
 
-
-async def take_reply_slot(
-    seen: ReplySlots,
-    command_id: str,
-    insert: Callable[[int], Awaitable[bool]],
-    holder: Callable[[int], Awaitable[str | None]],
-) -> int | None:
-    """Claim the lowest free reply slot for the command; the slot it holds, or None when
-    all are held. Starts at the lowest slot `seen` free (those below are held for good)
-    and walks up on collisions; a collision with its own slot (a concurrent delivery
-    of the same command) ends the walk, so a command never holds two."""
-    if (own := seen.held_by(command_id)) is not None:
-        return own
-    n = seen.first_free()
-    while n is not None and n <= len(seen.holders):
-        if await insert(n) or await holder(n) == command_id:
-            return n
-        n += 1
-    return None
+async def _upsert(collection: AsyncCollection, query: dict[str, Any], update: dict[str, Any]) -> None:
+    """`update_one` with upsert. A filter keyed by `_id` that misses an existing document
+    makes the upsert a duplicate key (MongoDB also answers a racing first upsert so):
+    then the update is tried once more on the document that exists now."""
+    try:
+        await collection.update_one(query, update, upsert=True)
+    except DuplicateKeyError:
+        await collection.update_one(query, update)
 
 
 async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, Any], reported_at: datetime) -> None:
-    current = await collection.find_one({"_id": key}, {"reported_at": 1})
-    if current is not None and current["reported_at"] > reported_at:
-        return  # an older report arriving late
-    await collection.replace_one({"_id": key}, {**fields, "reported_at": reported_at}, upsert=True)
-
-
-def _reply_slot_id(conversation_id: str, n: int) -> str:
-    return f"{conversation_id}#{n}"
+    """Store a report unless a later one is stored (an older report arriving late)."""
+    try:
+        await collection.update_one(
+            {"_id": key, "reported_at": {"$lte": reported_at}}, {"$set": {**fields, "reported_at": reported_at}}, upsert=True)
+    except DuplicateKeyError:
+        pass  # a later report is stored
 
 
 def _pair(seller_id: str, creator_id: str) -> str:
     return f"{seller_id}:{creator_id}"
 
 
+def _pool_id(seller_id: str, pool: str) -> str:
+    return f"{seller_id}:{pool}"
+
+
 def _charge_id(seller_id: str, week_key: str, creator_id: str) -> str:
     return f"{seller_id}:{week_key}:{creator_id}"
-
-
-def _claim_document(claim: Claim, party: Party) -> dict[str, Any]:
-    return {
-        "_id": claim.slot_id,
-        "seller_id": party.seller_id,
-        "pool": claim.allowance.pool,
-        "source": str(claim.allowance.source),
-        "limit": claim.allowance.limit,
-        "unit": claim.used - 1,
-        "tier": claim.tier.model_dump(mode="json"),
-        "command_id": party.command_id,
-        "creator_id": party.creator_id,
-        "claimed_at": _now(),
-    }
 
 
 def _charge_fields(charge: Charge) -> dict[str, Any]:

@@ -214,8 +214,8 @@ async def test_a_count_left_ahead_by_a_crash_still_completes_once_every_outcome_
     bulk = bulk_command(unique("s"), [unique("c") for _ in range(4)])
     job = await coordinator.store.record_job(bulk_job_document(bulk, utcnow()))
     sends = fan_out_of(job)
-    # Killed after claiming slots #1 and #2 for the first send but before storing its outcome, twice.
-    await coordinator.store.tally.insert_many([{"_id": f"{bulk.command_id}#1"}, {"_id": f"{bulk.command_id}#2"}])
+    # Counted twice ahead: killed after counting the first send but before noting the count on its outcome, twice.
+    await coordinator.store.jobs.update_one({"_id": bulk.command_id}, {"$inc": {"tallied": 2}})
 
     async def outcome(send: SendMessage) -> None:
         await coordinator.record_outcome(
@@ -223,7 +223,7 @@ async def test_a_count_left_ahead_by_a_crash_still_completes_once_every_outcome_
         )
 
     for send in sends[:3]:
-        await outcome(send)  # slots 3, 4, 5: at or past the total, yet incomplete
+        await outcome(send)  # counts 3, 4, 5: at or past the total, yet incomplete
     assert await coordinator.store.find_completion(bulk.command_id) is None
     await outcome(sends[3])
     summary = await summary_of(suite, bulk.command_id)

@@ -1,26 +1,54 @@
-"""Delivery numbering stays gapless when the last-seq hint lags (R1, I5)."""
+"""Delivery numbering stays gapless when a command is redelivered after taking
+its seq, and when deliveries of one command race (R1, I5)."""
 
 import asyncio
 
 import pytest
 
+from im_contracts import SendAdmitted, new_event_id, utcnow
+from im_contracts.topics import SEND_REQUESTED
+
+from services.messaging.store import MessageStore
 from tests.harness import Suite, unique
-from tests.integration.inbox_projection.support import converse
+from tests.integration.inbox_projection.support import converse, send
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_lagging_or_lost_seq_hint_never_makes_a_gap_or_a_duplicate(suite: Suite) -> None:
+async def test_a_seq_taken_before_a_crash_is_stored_by_the_redelivery_without_a_gap_or_a_duplicate(suite: Suite) -> None:
     seller, creator = unique("s"), unique("c")
-    heads = suite.runtimes["messaging"].db["conversation_heads"]
+    counters = suite.runtimes["messaging"].db["conversation_counters"]
     conversation = f"{seller}:{creator}"
     assert [d.seq for d in await converse(suite, seller, creator, "creator", "seller")] == [1, 2]
 
-    await heads.update_one({"_id": conversation}, {"$set": {"seq": 1}})  # lost update: behind by one
-    assert [d.seq for d in await converse(suite, seller, creator, "creator")] == [3]
-    await heads.delete_one({"_id": conversation})  # lost entirely
+    crashed = send(seller, creator, "creator", text="taken, never stored")  # killed after taking seq 3
+    await counters.update_one({"_id": conversation}, {"$set": {"seq": 3, "command_id": crashed.command_id}})
+    await suite.publish(SEND_REQUESTED, crashed)
+    assert (await suite.observer.outcome_of(crashed.command_id)).seq == 3
     assert [d.seq for d in await converse(suite, seller, creator, "seller", "creator")] == [4, 5]
-    assert (await heads.find_one({"_id": conversation}))["seq"] == 5
+    assert (await counters.find_one({"_id": conversation}))["seq"] == 5
+
+
+async def test_racing_deliveries_store_each_command_once_under_consecutive_seqs(suite: Suite) -> None:
+    """Commands of one conversation racing each other (a rebalance overlapping the old
+    owner), then each command's deliveries racing each other (a redelivery overlapping
+    the original): one message per command, seqs 1..n."""
+    store = MessageStore(suite.runtimes["messaging"].db)
+    seller, creator = unique("s"), unique("c")
+    conversation = f"{seller}:{creator}"
+
+    def admitted(i: int) -> SendAdmitted:
+        command = send(seller, creator, "seller", text=f"m{i}")
+        return SendAdmitted(event_id=new_event_id(), occurred_at=utcnow(), command_id=command.command_id, send=command,
+                            quota_charged=False, connected=True)
+
+    racing = await asyncio.gather(*(store.deliver(admitted(i), conversation) for i in range(6)))
+    assert sorted(doc["seq"] for doc in racing) == list(range(1, 7))
+    for i in range(6, 10):
+        once = admitted(i)
+        deliveries = await asyncio.gather(*(store.deliver(once, conversation) for _ in range(5)))
+        assert {doc["seq"] for doc in deliveries} == {i + 1} and len({doc["delivered"] for doc in deliveries}) == 1
+    assert await store.messages.count_documents({"conversation_id": conversation}) == 10
 
 
 async def test_many_conversations_at_once_each_count_from_one(suite: Suite) -> None:

@@ -18,6 +18,7 @@ from im_contracts import (
 )
 from im_contracts.topics import COLLABORATION_EVENTS, DIRECTORY_EVENTS, QUOTA_EVENTS, SEND_ADMITTED, SEND_REQUESTED
 from services.quota.app import DEFAULT_POLICY_PATH, load_policy
+from services.quota.domain import STARTER_POOL
 from tests.harness import Suite, unique
 from tests.integration.quota.support import (
     creator_send,
@@ -146,4 +147,5 @@ async def test_a_redelivered_send_is_replayed_never_charged_twice(suite: Suite) 
     assert len(admitted) == 3 and len(set(admitted)) == 1  # the stored decision, republished byte for byte
     assert len(charged) == 3 and len(set(charged)) == 1
     assert await suite.runtimes["quota"].db["charges"].count_documents({"seller_id": seller}) == 1
-    assert await suite.runtimes["quota"].db["claims"].count_documents({"seller_id": seller}) == 1
+    store, week = quota_store(suite), POLICY.week_of(command.occurred_at)
+    assert await store.units_used(seller, week.key) + await store.units_used(seller, STARTER_POOL) == 1

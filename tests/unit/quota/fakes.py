@@ -1,12 +1,9 @@
 """An in-memory stand-in for QuotaStore, for driving Admission in unit tests.
 
-It keeps the one guarantee the real store relies on — an insert under an
-existing key fails, atomically — and yields to the event loop before every
-operation (a random number of times), so admissions run with asyncio.gather
-interleave the way concurrent handlers do. Like the real store it walks claims
-up from a hint of the highest unit claimed, raised the way FerretDB v1 applies
-`$max` (read, then write: a concurrent raise may be lost, so the hint can lag),
-and claims reply slots with the store's own `take_reply_slot`."""
+Each operation is atomic on its one record, as each of the real store's is on its
+one document, and yields to the event loop before it (a random number of times), so
+admissions run with asyncio.gather interleave the way concurrent handlers do: a
+`load` may be stale by the time its writes run."""
 
 import asyncio
 import random
@@ -14,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from im_contracts import ChargeSource
-
-from services.quota.domain import Allowance, Charge, Claim, ReplySlots, Tier, Week
-from services.quota.store import Party, take_reply_slot
+from services.quota.domain import STARTER_POOL, Allowance, Charge, Claim, Tier, Units, Week
+from services.quota.store import Ledger, Party
 
 
 @dataclass
@@ -27,96 +22,70 @@ class InMemoryQuotaStore:
     followers_by_creator: dict[str, int] = field(default_factory=dict)
     connections: set[tuple[str, str]] = field(default_factory=set)
     reply_lifts: set[str] = field(default_factory=set)
-    reply_slots: dict[tuple[str, int], str] = field(default_factory=dict)  # (conversation, n) -> command_id
+    counted: dict[str, list[str]] = field(default_factory=dict)  # conversation -> seller messages counted (R9)
     week_tiers: dict[tuple[str, str], Tier] = field(default_factory=dict)
-    claim_attempts: set[str] = field(default_factory=set)  # command ids that started claiming
-    claim_heads: dict[tuple[str, str], int] = field(default_factory=dict)  # (seller, pool) -> highest unit noted
-    claims: dict[str, Claim] = field(default_factory=dict)  # slot id -> claim
+    units: dict[tuple[str, str], list[str | None]] = field(default_factory=dict)  # (seller, pool) -> holders
     charges: dict[tuple[str, str, str], Charge] = field(default_factory=dict)  # (seller, week, creator)
 
     async def _interleave(self) -> None:
         for _ in range(self.rng.randrange(3)):
             await asyncio.sleep(0)
 
-    async def gmv(self, seller_id: str) -> Decimal | None:
-        await self._interleave()
-        return self.gmv_by_seller.get(seller_id)
-
-    async def followers(self, creator_id: str) -> int | None:
-        await self._interleave()
-        return self.followers_by_creator.get(creator_id)
+    def held_units(self) -> list[tuple[str, str, int, str]]:
+        """(seller, pool, unit, command) of every unit held."""
+        return [(seller, pool, n, holder) for (seller, pool), holders in self.units.items()
+                for n, holder in enumerate(holders, 1) if holder is not None]
 
     async def connect(self, seller_id: str, creator_id: str, via: str, at: datetime) -> None:
         await self._interleave()
         self.connections.add((seller_id, creator_id))
 
-    async def is_connected(self, seller_id: str, creator_id: str) -> bool:
-        await self._interleave()
-        return (seller_id, creator_id) in self.connections
-
-    async def lift_reply_cap(self, conversation_id: str, command_id: str, at: datetime) -> None:
+    async def lift_reply_cap(self, conversation_id: str) -> None:
         await self._interleave()
         self.reply_lifts.add(conversation_id)
 
-    async def reply_lifted(self, conversation_id: str) -> bool:
+    async def count_seller_message(self, conversation_id: str, command_id: str, slots: int) -> None:
         await self._interleave()
-        return conversation_id in self.reply_lifts
+        counted = self.counted.setdefault(conversation_id, [])
+        if command_id not in counted and len(counted) < slots:
+            counted.append(command_id)
 
-    async def reply_slots_held(self, conversation_id: str, slots: int) -> ReplySlots:
-        return ReplySlots(tuple(await asyncio.gather(*(self._reply_slot_holder(conversation_id, n) for n in range(1, slots + 1)))))
-
-    async def record_seller_message(self, conversation_id: str, command_id: str, at: datetime, seen: ReplySlots) -> None:
-        async def insert(n: int) -> bool:
-            await self._interleave()
-            if (conversation_id, n) in self.reply_slots:
-                return False
-            self.reply_slots[(conversation_id, n)] = command_id
-            return True
-
-        await take_reply_slot(seen, command_id, insert, lambda n: self._reply_slot_holder(conversation_id, n))
-
-    async def _reply_slot_holder(self, conversation_id: str, n: int) -> str | None:
+    async def load(self, seller_id: str, creator_id: str, week: Week) -> Ledger:
         await self._interleave()
-        return self.reply_slots.get((conversation_id, n))
-
-    async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
-        await self._interleave()
-        return self.week_tiers.get((seller_id, week_key))
+        conversation = f"{seller_id}:{creator_id}"
+        return Ledger(
+            connected=(seller_id, creator_id) in self.connections,
+            reply_lifted=conversation in self.reply_lifts,
+            counted=list(self.counted.get(conversation, [])),
+            gmv=self.gmv_by_seller.get(seller_id),
+            followers=self.followers_by_creator.get(creator_id),
+            week_tier=self.week_tiers.get((seller_id, week.key)),
+            charge=self.charges.get((seller_id, week.key, creator_id)),
+            units={pool: Units(tuple(self.units.get((seller_id, pool), ()))) for pool in (week.key, STARTER_POOL)},
+        )
 
     async def freeze_week_tier(self, seller_id: str, week_key: str, tier: Tier, command_id: str) -> Tier:
         await self._interleave()
         return self.week_tiers.setdefault((seller_id, week_key), tier)
 
-    async def claim(self, party: Party, allowance: Allowance, tier: Tier) -> Claim | None:
+    async def take_unit(self, seller_id: str, allowance: Allowance, command_id: str, seen: Units) -> int | None:
         await self._interleave()
-        self.claim_attempts.add(party.command_id)
-        head = (party.seller_id, allowance.pool)
-        unit = self.claim_heads.get(head, -1) + 1
-        while True:
-            if allowance.limit is not None and unit >= allowance.limit:
-                free = next((u for u in range(allowance.limit) if f"{party.seller_id}:{allowance.pool}:{u}" not in self.claims), None)
-                if free is None:
-                    return None
-                unit = free
-            await self._interleave()
-            claim = Claim(f"{party.seller_id}:{allowance.pool}:{unit}", party.command_id, allowance, unit + 1, tier)
-            if self.claims.setdefault(claim.slot_id, claim) is claim:
-                noted = self.claim_heads.get(head, -1)
-                await self._interleave()  # $max on FerretDB v1: read, then write
-                self.claim_heads[head] = max(noted, unit)
-                return claim
-            unit += 1
-
-    async def claim_held_by(self, command_id: str) -> Claim | None:
-        await self._interleave()
-        if command_id not in self.claim_attempts:
+        holders = self.units.setdefault((seller_id, allowance.pool), [])
+        if command_id in holders:
+            return holders.index(command_id) + 1
+        if None in holders:
+            holders[holders.index(None)] = command_id
+            return holders.index(command_id) + 1
+        if allowance.limit is not None and len(holders) >= allowance.limit:
             return None
-        return next((c for c in self.claims.values() if c.command_id == command_id), None)
+        holders.append(command_id)
+        return len(holders)
 
-    async def release(self, claim: Claim) -> None:
+    async def give_back(self, seller_id: str, pool: str, unit: int, command_id: str) -> None:
         await self._interleave()
-        if self.claims.get(claim.slot_id) == claim:
-            del self.claims[claim.slot_id]
+        holders = self.units.get((seller_id, pool), [])
+        if len(holders) >= unit and holders[unit - 1] == command_id:
+            holders[unit - 1] = None
 
     async def record_charge(self, party: Party, claim: Claim, week: Week) -> Charge:
         await self._interleave()
@@ -125,10 +94,3 @@ class InMemoryQuotaStore:
             claim.allowance.source, claim.used, claim.allowance.limit,
         )
         return self.charges.setdefault((party.seller_id, week.key, party.creator_id), charge)
-
-    async def charge_for(self, seller_id: str, week_key: str, creator_id: str) -> Charge | None:
-        await self._interleave()
-        return self.charges.get((seller_id, week_key, creator_id))
-
-    def claims_of(self, seller_id: str, source: ChargeSource) -> list[Claim]:
-        return [c for c in self.claims.values() if c.slot_id.startswith(f"{seller_id}:") and c.allowance.source is source]

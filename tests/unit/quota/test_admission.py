@@ -12,8 +12,7 @@ from im_contracts import ChargeSource, MessageKind, ReasonCode
 from im_contracts.topics import QUOTA_EVENTS, SEND_ADMITTED
 
 from services.quota.admission import Admission
-from services.quota.domain import allowance
-from services.quota.store import Party
+from services.quota.domain import STARTER_POOL, Units, allowance
 from tests.unit.quota.builders import SMALL, published, send
 from tests.unit.quota.fakes import InMemoryQuotaStore
 
@@ -143,38 +142,38 @@ async def test_redeciding_a_charged_send_replays_its_charge(admission: Admission
     store.followers_by_creator["c1"] = 10_000_000  # even if the facts changed since
     again = published(await admission.decide(command))["OutreachCharged"]
     assert (again.used, again.source, again.week_start) == (first.used, first.source, first.week_start)
-    assert len(store.claims) == 1 and len(store.charges) == 1
+    assert len(store.held_units()) == 1 and len(store.charges) == 1
 
 
-async def test_a_claim_held_before_a_crash_is_used_not_a_new_one(admission: Admission, store: InMemoryQuotaStore) -> None:
+async def test_a_unit_held_before_a_crash_is_used_not_a_new_one(admission: Admission, store: InMemoryQuotaStore) -> None:
     command = send("s", "c1", MONDAY)
     week = SMALL.week_of(MONDAY)
-    held = await store.claim(Party("s", "c1", command.command_id), allowance(T0, week, SMALL), T0)
+    held = await store.take_unit("s", allowance(T0, week, SMALL), command.command_id, Units())
     charged = published(await admission.decide(command))["OutreachCharged"]
-    assert charged.used == held.used and list(store.claims) == [held.slot_id]
+    assert charged.used == held and store.held_units() == [("s", STARTER_POOL, held, command.command_id)]
 
 
-async def test_a_claim_under_a_tier_the_week_did_not_freeze_is_released(admission: Admission, store: InMemoryQuotaStore) -> None:
+async def test_a_unit_under_a_tier_the_week_did_not_freeze_is_given_back(admission: Admission, store: InMemoryQuotaStore) -> None:
     """Two instances judged the week's first charges under different GMV reports."""
     week = SMALL.week_of(MONDAY)
     store.week_tiers[("s", week.key)] = T1  # another send froze T1 meanwhile
     command = send("s", "c1", MONDAY)
-    stale = await store.claim(Party("s", "c1", command.command_id), allowance(T0, week, SMALL), T0)
+    await store.take_unit("s", allowance(T0, week, SMALL), command.command_id, Units())  # under T0: the starter pack
     charged = published(await admission.decide(command))["OutreachCharged"]
     assert (charged.source, charged.limit) == (ChargeSource.WEEKLY, 2)
-    assert stale.slot_id not in store.claims and len(store.claims) == 1
+    assert store.held_units() == [("s", week.key, 1, command.command_id)]
 
 
 async def test_concurrent_first_outreach_to_one_creator_charges_once(admission: Admission, store: InMemoryQuotaStore) -> None:
     decisions = await asyncio.gather(*(admission.decide(send("s", "c1", MONDAY)) for _ in range(6)))
     assert sum(d.outcome == "admitted:charged" for d in decisions) == 1
-    assert len(store.claims) == 1  # the losers released their claims
+    assert len(store.held_units()) == 1  # the losers gave their units back
 
 
 @pytest.mark.parametrize("seed", range(20))
-async def test_concurrent_deliveries_of_one_command_keep_one_claim(seed: int) -> None:
-    """A rebalance overlapping the old owner: both deliveries may claim a unit; the one
-    whose claim the charge does not name gives its unit back."""
+async def test_concurrent_deliveries_of_one_command_keep_one_unit(seed: int) -> None:
+    """A rebalance overlapping the old owner: both deliveries may take a unit; the one
+    whose unit the charge does not name gives it back."""
     store = InMemoryQuotaStore(rng=random.Random(seed))
     store.followers_by_creator["c1"] = 1_000
     store.gmv_by_seller["s"] = Decimal(10_000)
@@ -183,13 +182,6 @@ async def test_concurrent_deliveries_of_one_command_keep_one_claim(seed: int) ->
     decisions = await asyncio.gather(admission.decide(command), admission.decide(command))
     charged = [published(d)["OutreachCharged"].used for d in decisions]
     assert charged[0] == charged[1]  # both name the one charge
-    assert len(store.charges) == 1 and len(store.claims) == 1
-    assert next(iter(store.claims.values())).used == next(iter(store.charges.values())).used
-    assert len(store.reply_slots) == 1  # counted once for R9
-
-
-async def test_redeciding_after_the_claim_mark_but_before_the_claim_claims_once(admission: Admission, store: InMemoryQuotaStore) -> None:
-    command = send("s", "c1", MONDAY)
-    store.claim_attempts.add(command.command_id)  # a crash between the mark and the claim
-    charged = published(await admission.decide(command))["OutreachCharged"]
-    assert charged.used == 1 and len(store.claims) == 1
+    assert len(store.charges) == 1 and len(store.held_units()) == 1
+    assert store.held_units()[0][2] == next(iter(store.charges.values())).used
+    assert sum(map(len, store.counted.values())) == 1  # counted once for R9

@@ -110,5 +110,5 @@ async def _run(script: list, rng: random.Random) -> None:
         for week_start, count in weekly.items():
             frozen = store.week_tiers[(seller, SMALL.week_of(week_start).key)]
             assert frozen.weekly_limit is None or count <= frozen.weekly_limit
-        for claim in store.claims.values():  # no claim outlives a charge: none leaked
-            assert any(c.command_id == claim.command_id for c in store.charges.values())
+        for _, _, _, holder in store.held_units():  # no unit outlives a charge: none leaked
+            assert any(c.command_id == holder for c in store.charges.values())

@@ -1,8 +1,8 @@
-"""R9's count by reply slots: each admitted seller message claims the lowest free
-slot of `reply_cap + 1`, by unique insert. Property: whatever the deliveries —
-concurrent, duplicated, redelivered — slots stay contiguous, a command holds at
-most one, and the count that excludes any command equals the old scan's
-(admitted seller messages of other commands, up to the cap)."""
+"""R9's count: each admitted seller message is counted once among the first
+`reply_cap + 1` of its conversation. Property: whatever the deliveries —
+concurrent, duplicated, redelivered — a command is counted at most once, nobody
+is left out while there is room, and the count that excludes any command equals
+a scan's (admitted seller messages of other commands, up to the cap)."""
 
 import asyncio
 import random
@@ -25,6 +25,7 @@ def test_count_excludes_the_command_and_saturates_at_the_cap() -> None:
     full = ReplySlots(tuple("abcdef"))
     assert (full.count(), full.count("a"), full.count("z"), full.first_free()) == (5, 5, 5, None)
     assert ReplySlots((None,)).count() == 0 and ReplySlots(("a",)).count() == 0  # reply cap 0
+    assert ReplySlots.of(["a", "b"], 4) == ReplySlots(("a", "b", None, None))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -42,19 +43,17 @@ async def _run(cap: int, batches: list[list[int]], rng: random.Random) -> None:
     recorded: set[str] = set()
 
     async def deliver(command: str) -> None:
-        seen = await store.reply_slots_held(CONVERSATION, cap + 1)
-        await store.record_seller_message(CONVERSATION, command, AT, seen)
+        await store.count_seller_message(CONVERSATION, command, cap + 1)
 
     for batch in batches:  # a batch is delivered concurrently; a repeated number is a duplicate delivery
         commands = [f"cmd-{i}" for i in batch]
         await asyncio.gather(*(deliver(c) for c in commands))
         recorded |= set(commands)
 
-        held = {n: command for (conversation, n), command in store.reply_slots.items() if conversation == CONVERSATION}
-        assert sorted(held) == list(range(1, len(held) + 1))  # contiguous from slot 1
-        assert len(set(held.values())) == len(held)  # no command holds two
-        assert len(held) == min(cap + 1, len(recorded))  # nobody left out while a slot was free
-        slots = await store.reply_slots_held(CONVERSATION, cap + 1)
+        counted = store.counted.get(CONVERSATION, [])
+        assert len(set(counted)) == len(counted)  # no command counted twice
+        assert len(counted) == min(cap + 1, len(recorded))  # nobody left out while there was room
+        slots = ReplySlots.of(counted, cap + 1)
         for command in [f"cmd-{i}" for i in range(10)]:
             others = len(recorded - {command})
             assert slots.count(command) == min(cap, others)
