@@ -269,7 +269,7 @@ class ChaosInstance:
         await self.ascript("services.sh", "restart", service)
 
     async def infra(self, action: str, daemon: str) -> None:
-        """`restart`, `stop` or `start` one daemon (`kafka`, `mongo`) of the instance."""
+        """`restart`, `stop`, `start` (or `kill`: SIGKILL, `mongo` only) one daemon (`kafka`, `mongo`) of the instance."""
         await self.ascript("infra.sh", f"{action}-{daemon}")
 
 

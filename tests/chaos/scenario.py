@@ -11,7 +11,8 @@ lasts, the rest of the burst follows once every service is ready), a wait
 Faults (``FAULTS``; ``EXTRA_FAULTS`` are also accepted):
 ``kill:<service>`` SIGKILL (supervisord restarts it), ``term:<service>``
 SIGTERM and start again (``supervisorctl restart``: a graceful handover),
-``restart-kafka``, ``restart-mongo``, ``poison`` (every kind, see
+``restart-kafka``, ``restart-mongo``, ``kill-mongo`` (SIGKILL of the database,
+then started again), ``poison`` (every kind, see
 ``workload.plan_poison``), ``outage-start:<service>`` (the database stopped, the
 service restarted into the outage must answer /readyz 503 naming the
 database, the database back, the service ready), ``kafka-outage[:SECONDS]`` and
@@ -41,7 +42,7 @@ from tests.chaos.workload import NO_DELIVERY, Planned, PoisonSet, Workload, enco
 
 log = logging.getLogger("chaos")
 
-FAULTS = ("kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "poison")
+FAULTS = ("kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "kill-mongo", "poison")
 EXTRA_FAULTS = (
     "term:moderation", "term:quota", "term:messaging",
     "kill:inbox-projection", "kill:collaboration-card",
@@ -335,6 +336,9 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
         await instance.terminate(service)
     elif fault in ("restart-kafka", "restart-mongo"):
         await instance.infra("restart", fault.removeprefix("restart-"))
+    elif fault == "kill-mongo":  # no clean close: what the database acknowledged must still be there
+        await instance.infra("kill", "mongo")
+        await instance.infra("start", "mongo")
     elif fault == "poison":
         await publish_poison()
     elif kind == "outage-start":

@@ -20,7 +20,7 @@ def verdict_text(result) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     "fault",
-    ["kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "poison"],
+    ["kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "kill-mongo", "poison"],
 )
 async def test_guarantees_hold_through(fault: str, chaos: ChaosInstance, sizes: Sizes) -> None:
     result = await run_round(
