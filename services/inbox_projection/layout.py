@@ -1,0 +1,283 @@
+"""The inbox's serving layout without I/O: each seller's ordering in buckets.
+
+Every listed row (a conversation with messages) has one *entry* in one bucket
+of its seller: `{v, t, f, fo, c, g}` — the row's version, sort time
+(`last_activity`), folders as bits, followers, main category and sales GMV —
+stored under the creator id in the bucket's `e` map. A row with new activity
+moves its entry to the seller's *head* bucket; a full head (BUCKET_SIZE keys)
+is followed by a new one, so a bucket holds a bounded slice of the seller's
+ordering. The entry left behind becomes a tombstone `{v, x: 1}` that an older
+write can no longer overwrite (versions only grow).
+
+Each bucket counts what it holds per folder (`h.<folder>.n`) and per folder
+and filter band (`c<bit>` category hash, `f<band>` followers and `g<band>`
+sales GMV bands, a band per power of two), in the same atomic update as the
+entry. The seller's *directory* keeps one summary per bucket: those counts as
+bit masks, the folder totals, and the bucket's time range `[lo, hi]`. A page
+reads the directory, skips every bucket whose masks exclude the query, reads
+the rest newest first (`hi` descending) until the page is certain, then the
+rows themselves by `_id`. Counts are the sums of the folder totals.
+
+Buckets may overlap in time (partitions are projected in parallel, so a row's
+activity can arrive after newer activity of another row): a row is certain
+once its time is above every unread bucket's `hi`.
+"""
+
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from im_contracts import InboxFolder
+
+from services.inbox_projection.query import InboxFilters, SortKey
+
+BUCKET_SIZE = 500
+FOLDERS = tuple(InboxFolder)
+_BANDS = 62  # bit masks stay below 2**62: BSON integers are signed 64-bit
+
+Entry = dict[str, Any]
+
+
+def folder_bit(folder: InboxFolder) -> int:
+    return 1 << FOLDERS.index(folder)
+
+
+def folder_bits(folders: list[str]) -> int:
+    return sum(folder_bit(InboxFolder(f)) for f in folders)
+
+
+def band(value: float) -> int:
+    """A band per power of two, so a range covers few bands and a band few rows."""
+    return min(int(value).bit_length(), _BANDS - 1)
+
+
+def category_bit(category: str) -> int:
+    return zlib.crc32(category.encode()) % _BANDS
+
+
+def bucket_id(seller_id: str, n: int) -> str:
+    return f"{seller_id}|{n}"
+
+
+def entry_of(doc: dict[str, Any]) -> Entry | None:
+    """A stored row's entry; None while the row is not listed (no message yet)."""
+    if not doc["folders"]:
+        return None
+    return {
+        "v": doc["v"], "t": doc["last_activity"], "f": folder_bits(doc["folders"]),
+        "fo": doc["followers"], "c": doc["main_category"], "g": doc["sales_gmv_30d"],
+    }
+
+
+def tombstone(v: int) -> Entry:
+    return {"v": v, "x": 1}
+
+
+def is_live(entry: Entry | None) -> bool:
+    return entry is not None and "x" not in entry
+
+
+def contributions(entry: Entry | None) -> dict[str, int]:
+    """The counter paths a live entry adds 1 to."""
+    if not is_live(entry):
+        return {}
+    assert entry is not None
+    found = {}
+    for folder in FOLDERS:
+        if entry["f"] & folder_bit(folder):
+            found[f"h.{folder.value}.n"] = 1
+            if entry["fo"] is not None:
+                found[f"h.{folder.value}.c{category_bit(entry['c'])}"] = 1
+                found[f"h.{folder.value}.f{band(entry['fo'])}"] = 1
+                found[f"h.{folder.value}.g{band(entry['g'])}"] = 1
+    return found
+
+
+def counter_deltas(old: Entry | None, new: Entry | None) -> dict[str, int]:
+    before, after = contributions(old), contributions(new)
+    deltas = {path: after.get(path, 0) - before.get(path, 0) for path in before.keys() | after.keys()}
+    return {path: d for path, d in deltas.items() if d}
+
+
+def summary(bucket: dict[str, Any]) -> dict[str, Any]:
+    """A bucket as the directory keeps it: its version, time range, and per folder
+    the live rows and the masks of the bands they occupy."""
+    folders = {}
+    for folder, counters in bucket.get("h", {}).items():
+        if not counters.get("n"):
+            continue
+        masks = {"c": 0, "f": 0, "g": 0}
+        for name, count in counters.items():
+            if name != "n" and count > 0:
+                masks[name[0]] |= 1 << int(name[1:])
+        folders[folder] = {"n": counters["n"], **masks}
+    return {"bv": bucket["bv"], "lo": bucket.get("lo"), "hi": bucket.get("hi"), "h": folders}
+
+
+# --- reads ----------------------------------------------------------------------------------
+
+
+def _range_mask(low: float | None, high: float | None) -> int:
+    first = 0 if low is None else band(low)
+    last = _BANDS - 1 if high is None else band(high)
+    return sum(1 << b for b in range(first, last + 1))
+
+
+@dataclass(frozen=True)
+class EntryQuery:
+    """One folder with R16's filters, applied to entries and bucket summaries."""
+
+    folder: InboxFolder
+    filters: InboxFilters
+    after: SortKey | None = None
+
+    def __post_init__(self) -> None:
+        self.filters.validate()
+
+    def may_hold(self, slot: dict[str, Any]) -> bool:
+        """False when a bucket summary proves the bucket holds no match."""
+        counters = slot["h"].get(self.folder.value)
+        if not counters:
+            return False
+        if self.after is not None and slot["lo"] is not None and slot["lo"] > self.after.last_activity:
+            return False
+        f = self.filters
+        if f.categories and not counters["c"] & sum(1 << category_bit(c) for c in f.categories):
+            return False
+        if (f.min_followers, f.max_followers) != (None, None) and not counters["f"] & _range_mask(f.min_followers, f.max_followers):
+            return False
+        gmv = f.gmv_range()
+        if gmv != (None, None) and not counters["g"] & _range_mask(*gmv):
+            return False
+        return True
+
+    def still_there(self, row: dict[str, Any], at: int) -> bool:
+        """A stored row still has the entry's sort key, is in the folder and passes the filters."""
+        return (
+            row["last_activity"] == at
+            and self.folder.value in row["folders"]
+            and self.filters.admits(row["followers"], row["main_category"], row["sales_gmv_30d"])
+        )
+
+    def matches(self, conversation: str, entry: Entry) -> bool:
+        if not is_live(entry) or not entry["f"] & folder_bit(self.folder):
+            return False
+        if self.after is not None and (entry["t"], conversation) >= (self.after.last_activity, self.after.conversation_id):
+            return False
+        return self.filters.admits(entry["fo"], entry["c"], entry["g"])
+
+
+def candidates(query: EntryQuery, buckets: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """Matching entries of the buckets as sort keys (t, conversation id), newest first."""
+    found = set()
+    for bucket in buckets:
+        seller = bucket["seller_id"]
+        for creator, entry in bucket["e"].items():
+            conversation = f"{seller}:{creator}"
+            if query.matches(conversation, entry):
+                found.add((entry["t"], conversation))
+    return sorted(found, reverse=True)
+
+
+def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
+    """The leading entries no unread bucket can precede (`unread_his`: their `hi`)."""
+    if not unread_his:
+        return found
+    bound = max(unread_his)
+    return [key for key in found if key[0] > bound]
+
+
+def plan_reads(slots: list[tuple[int, dict[str, Any]]], folder: InboxFolder, need: int) -> list[list[int]]:
+    """Bucket numbers in batches, newest `hi` first: each batch holds at least
+    `need` of the folder's rows (by the counts), so an unfiltered page is
+    usually one round trip."""
+    batches: list[list[int]] = [[]]
+    rows = 0
+    for n, slot in slots:
+        batches[-1].append(n)
+        rows += slot["h"][folder.value]["n"]
+        if rows >= need:
+            batches.append([])
+            rows = 0
+            need *= 2  # a filter rejects entries: read ahead faster
+    return [b for b in batches if b]
+
+
+async def read_page(
+    directory: dict[str, Any] | None,
+    query: EntryQuery,
+    need: int,
+    read_buckets: Callable[[list[int]], Awaitable[list[dict[str, Any]]]],
+    read_rows: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Up to `need` rows of the query, in inbox order.
+
+    Buckets are read newest first in batches (plan_reads); an entry is taken
+    once no unread bucket can hold a newer one, and only if its row, read by
+    `_id`, still sits there and matches (an entry may trail its row by the
+    moment between the row's write and the entry's)."""
+    slots = ordered_slots(directory, query)
+    found: list[tuple[int, str]] = []
+    rows: list[dict[str, Any]] = []
+    taken = read = 0
+    for batch in plan_reads(slots, query.folder, need):
+        buckets = await read_buckets(batch)
+        read += len(batch)
+        found = sorted(set(found) | set(candidates(query, buckets)), reverse=True)
+        sure = certain(found, [slot["hi"] or 0 for _, slot in slots[read:]])
+        while taken < len(sure) and len(rows) < need:
+            keys = sure[taken : taken + need - len(rows)]
+            taken += len(keys)
+            docs = {d["_id"]: d for d in await read_rows([c for _, c in keys])}
+            rows += [docs[c] for t, c in keys if c in docs and query.still_there(docs[c], t)]
+        if len(rows) >= need:
+            break
+    return rows
+
+
+def ordered_slots(directory: dict[str, Any] | None, query: EntryQuery) -> list[tuple[int, dict[str, Any]]]:
+    slots = [(int(n), slot) for n, slot in ((directory or {}).get("s") or {}).items() if query.may_hold(slot)]
+    return sorted(slots, key=lambda item: item[1]["hi"] or 0, reverse=True)
+
+
+def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
+    counts = dict.fromkeys((f.value for f in FOLDERS), 0)
+    for slot in ((directory or {}).get("s") or {}).values():
+        for folder, counters in slot["h"].items():
+            counts[folder] += counters["n"]
+    return counts
+
+
+# --- a fresh layout (rebuild, bench seed) -------------------------------------------------------------
+
+
+def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Buckets and directories for stored rows of a fresh database (each row at v 1
+    and placed in the returned `docs`): every seller's rows by sort key, oldest
+    first, `size` per bucket; the head is the bucket after the last."""
+    by_seller: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        doc.update(v=1, synced=1, placed=None, stale=[])
+        if doc["folders"]:
+            by_seller.setdefault(doc["seller_id"], []).append(doc)
+    buckets, directories = [], []
+    for seller, rows in by_seller.items():
+        rows.sort(key=lambda d: (d["last_activity"], d["_id"]))
+        slots = {}
+        for n, start in enumerate(range(0, len(rows), size), start=1):
+            chunk = rows[start : start + size]
+            bucket: dict[str, Any] = {"_id": bucket_id(seller, n), "seller_id": seller, "e": {}, "h": {}, "bv": 1, "keys": len(chunk),
+                                      "lo": chunk[0]["last_activity"], "hi": chunk[-1]["last_activity"]}
+            for doc in chunk:
+                doc["placed"] = n
+                entry = entry_of(doc)
+                bucket["e"][doc["creator_id"]] = entry
+                for path in contributions(entry):
+                    _, folder, name = path.split(".")
+                    counters = bucket["h"].setdefault(folder, {})
+                    counters[name] = counters.get(name, 0) + 1
+            buckets.append(bucket)
+            slots[str(n)] = summary(bucket)
+        directories.append({"_id": seller, "head": len(slots) + 1, "s": slots})
+    return buckets, directories
