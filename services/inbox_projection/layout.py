@@ -1,13 +1,18 @@
 """The inbox's serving layout without I/O: each seller's ordering in buckets.
 
-Every listed row (a conversation with messages) has one *entry* in one bucket
-of its seller: `{v, t, f, fo, c, g}` — the row's version, sort time
-(`last_activity`), folders as bits, followers, main category and sales GMV —
-stored under the creator id in the bucket's `e` map. A row with new activity
-moves its entry to the seller's *head* bucket; a full head (BUCKET_SIZE keys)
-is followed by a new one, so a bucket holds a bounded slice of the seller's
-ordering. The entry left behind becomes a tombstone `{v, x: 1}` that an older
-write can no longer overwrite (versions only grow).
+A *chain* is one ordering of a set of a seller's rows, in buckets: the main
+chain holds all of them (chain id = seller id); a dimension chain holds the
+rows of one category hash bit (`<seller>/c<bit>`), one followers band
+(`<seller>/f<band>`) or one sales GMV band (`<seller>/g<band>`), a band per
+power of two. So every listed row (a conversation with messages) is in up to
+four chains, with one *entry* in one bucket of each: `{v, t, f, fo, c, g}` —
+the row's version, sort time (`last_activity`), folders as bits, followers,
+main category and sales GMV — under the creator id in the bucket's `e` map.
+A row with new activity moves its entries to the *head* bucket of each chain;
+a full head (BUCKET_SIZE keys) is followed by a new one, so a bucket holds a
+bounded slice of the chain's ordering. An entry left behind becomes a
+tombstone `{v, x: 1}` that an older write can no longer overwrite (versions
+only grow).
 
 Each bucket counts what it holds per folder (`h.<folder>.n`) and per folder
 and filter band (`c<bit>` category hash, `f<band>` followers and `g<band>`
@@ -16,7 +21,11 @@ entry. The seller's *directory* keeps one summary per bucket: those counts as
 bit masks, the folder totals, and the bucket's time range `[lo, hi]`. A page
 reads the directory, skips every bucket whose masks exclude the query, reads
 the rest newest first (`hi` descending) until the page is certain, then the
-rows themselves by `_id`. Counts are the sums of the folder totals.
+rows themselves by `_id`. A filtered page reads the chains of the filter with
+the fewest rows in the folder (the categories' chains, the followers range's
+bands, the GMV range's bands, or the main chain), so a narrow range reads the
+rows of its bands, not the seller's. Counts are the sums of the main chain's
+folder totals.
 
 Buckets may overlap in time (partitions are projected in parallel, so a row's
 activity can arrive after newer activity of another row): a row is certain
@@ -56,8 +65,26 @@ def category_bit(category: str) -> int:
     return zlib.crc32(category.encode()) % _BANDS
 
 
-def bucket_id(seller_id: str, n: int) -> str:
-    return f"{seller_id}|{n}"
+def bucket_id(chain: str, n: int) -> str:
+    return f"{chain}|{n}"
+
+
+MAIN = "main"
+
+
+def chain_id(seller_id: str, dimension: str) -> str:
+    """`dimension`: MAIN, or `c<bit>`, `f<band>`, `g<band>`."""
+    return seller_id if dimension == MAIN else f"{seller_id}/{dimension}"
+
+
+def dimensions_of(doc: dict[str, Any]) -> list[str]:
+    """The chains a stored row belongs in: none while unlisted, the main one, and
+    with a profile its category's, followers band's and sales GMV band's."""
+    if not doc["folders"]:
+        return []
+    if doc["followers"] is None:
+        return [MAIN]
+    return [MAIN, f"c{category_bit(doc['main_category'])}", f"f{band(doc['followers'])}", f"g{band(doc['sales_gmv_30d'])}"]
 
 
 def entry_of(doc: dict[str, Any]) -> Entry | None:
@@ -119,9 +146,7 @@ def summary(bucket: dict[str, Any]) -> dict[str, Any]:
 
 
 def _range_mask(low: float | None, high: float | None) -> int:
-    first = 0 if low is None else band(low)
-    last = _BANDS - 1 if high is None else band(high)
-    return sum(1 << b for b in range(first, last + 1))
+    return sum(1 << b for b in _bands(low, high))
 
 
 @dataclass(frozen=True)
@@ -188,36 +213,75 @@ def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[i
     return [key for key in found if key[0] > bound]
 
 
-def plan_reads(slots: list[tuple[int, dict[str, Any]]], folder: InboxFolder, need: int) -> list[list[int]]:
-    """Bucket numbers in batches, newest `hi` first: each batch holds at least
-    `need` of the folder's rows (by the counts), so an unfiltered page is
-    usually one round trip."""
-    batches: list[list[int]] = [[]]
+Slot = tuple[str, dict[str, Any]]  # bucket id, its summary
+
+
+def plan_reads(slots: list[Slot], folder: InboxFolder, need: int) -> list[list[str]]:
+    """Bucket ids in batches, newest `hi` first: each batch holds at least `need`
+    of the folder's rows (by the counts), so an unfiltered page is usually one
+    round trip; later batches double, as a filter rejects entries."""
+    batches: list[list[str]] = [[]]
     rows = 0
-    for n, slot in slots:
-        batches[-1].append(n)
+    for key, slot in slots:
+        batches[-1].append(key)
         rows += slot["h"][folder.value]["n"]
         if rows >= need:
             batches.append([])
             rows = 0
-            need *= 2  # a filter rejects entries: read ahead faster
+            need *= 2
     return [b for b in batches if b]
 
 
+def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
+    """Sets of chains that each hold every row the query can match: the main
+    chain, and one set per filtered dimension."""
+    f = query.filters
+    options = [[chain_id(seller_id, MAIN)]]
+    if f.categories:
+        options.append(sorted({chain_id(seller_id, f"c{category_bit(c)}") for c in f.categories}))
+    if (f.min_followers, f.max_followers) != (None, None):
+        options.append([chain_id(seller_id, f"f{b}") for b in _bands(f.min_followers, f.max_followers)])
+    gmv = f.gmv_range()
+    if gmv != (None, None):
+        options.append([chain_id(seller_id, f"g{b}") for b in _bands(*gmv)])
+    return options
+
+
+def _bands(low: float | None, high: float | None) -> range:
+    return range(0 if low is None else band(low), (_BANDS - 1 if high is None else band(high)) + 1)
+
+
+def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, Any]], query: EntryQuery) -> list[Slot]:
+    """The buckets that may hold matches, of the option with the fewest rows in the
+    folder, newest `hi` first."""
+    best: list[Slot] | None = None
+    best_rows = 0
+    for chains in options:
+        slots = [
+            (bucket_id(chain, int(n)), slot)
+            for chain in chains
+            for n, slot in (directories.get(chain, {}).get("s") or {}).items()
+            if query.may_hold(slot)
+        ]
+        rows = sum(slot["h"][query.folder.value]["n"] for _, slot in slots)
+        if best is None or rows < best_rows:
+            best, best_rows = slots, rows
+    return sorted(best or [], key=lambda item: item[1]["hi"] or 0, reverse=True)
+
+
 async def read_page(
-    directory: dict[str, Any] | None,
+    slots: list[Slot],
     query: EntryQuery,
     need: int,
-    read_buckets: Callable[[list[int]], Awaitable[list[dict[str, Any]]]],
+    read_buckets: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
     read_rows: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
 ) -> list[dict[str, Any]]:
-    """Up to `need` rows of the query, in inbox order.
+    """Up to `need` rows of the query from these buckets, in inbox order.
 
     Buckets are read newest first in batches (plan_reads); an entry is taken
     once no unread bucket can hold a newer one, and only if its row, read by
     `_id`, still sits there and matches (an entry may trail its row by the
     moment between the row's write and the entry's)."""
-    slots = ordered_slots(directory, query)
     found: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
     taken = read = 0
@@ -236,12 +300,8 @@ async def read_page(
     return rows
 
 
-def ordered_slots(directory: dict[str, Any] | None, query: EntryQuery) -> list[tuple[int, dict[str, Any]]]:
-    slots = [(int(n), slot) for n, slot in ((directory or {}).get("s") or {}).items() if query.may_hold(slot)]
-    return sorted(slots, key=lambda item: item[1]["hi"] or 0, reverse=True)
-
-
 def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
+    """A main chain's rows per folder."""
     counts = dict.fromkeys((f.value for f in FOLDERS), 0)
     for slot in ((directory or {}).get("s") or {}).values():
         for folder, counters in slot["h"].items():
@@ -253,24 +313,25 @@ def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
 
 
 def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Buckets and directories for stored rows of a fresh database (each row at v 1
-    and placed in the returned `docs`): every seller's rows by sort key, oldest
-    first, `size` per bucket; the head is the bucket after the last."""
-    by_seller: dict[str, list[dict[str, Any]]] = {}
+    """Buckets and directories for stored rows of sellers new to the database (each
+    row at v 1 and placed in the returned `docs`): every chain's rows by sort key,
+    oldest first, `size` per bucket; the head is the bucket after the last."""
+    chains: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for doc in docs:
-        doc.update(v=1, synced=1, placed=None, stale=[])
-        if doc["folders"]:
-            by_seller.setdefault(doc["seller_id"], []).append(doc)
+        doc.update(v=1, synced=1, placed={}, stale=[])
+        for dimension in dimensions_of(doc):
+            chains.setdefault((doc["seller_id"], dimension), []).append(doc)
     buckets, directories = [], []
-    for seller, rows in by_seller.items():
+    for (seller, dimension), rows in chains.items():
+        chain = chain_id(seller, dimension)
         rows.sort(key=lambda d: (d["last_activity"], d["_id"]))
         slots = {}
         for n, start in enumerate(range(0, len(rows), size), start=1):
             chunk = rows[start : start + size]
-            bucket: dict[str, Any] = {"_id": bucket_id(seller, n), "seller_id": seller, "e": {}, "h": {}, "bv": 1, "keys": len(chunk),
+            bucket: dict[str, Any] = {"_id": bucket_id(chain, n), "seller_id": seller, "e": {}, "h": {}, "bv": 1, "keys": len(chunk),
                                       "lo": chunk[0]["last_activity"], "hi": chunk[-1]["last_activity"]}
             for doc in chunk:
-                doc["placed"] = n
+                doc["placed"][dimension] = n
                 entry = entry_of(doc)
                 bucket["e"][doc["creator_id"]] = entry
                 for path in contributions(entry):
@@ -279,5 +340,5 @@ def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[l
                     counters[name] = counters.get(name, 0) + 1
             buckets.append(bucket)
             slots[str(n)] = summary(bucket)
-        directories.append({"_id": seller, "head": len(slots) + 1, "s": slots})
+        directories.append({"_id": chain, "head": len(slots) + 1, "s": slots})
     return buckets, directories

@@ -6,8 +6,9 @@ layout (buckets and directories, see layout.py).
   (`replace_one({_id, v})`), so concurrent writers of one row (its
   conversation's topics, its creator's profile, several instances) never lose
   each other's changes: the loser reads again and retries. `placed` is the
-  bucket holding the row's entry, `stale` the buckets that may still hold an
-  older one, `synced` the version the layout reflects.
+  bucket holding the row's entry in each of its chains (`{dimension: n}`),
+  `stale` the `[dimension, n]` buckets that may still hold an older one,
+  `synced` the version the layout reflects.
 - `creator_profiles`: the latest profile per creator; copied onto the
   creator's rows with one `update_many` on the `creator_id` index.
 - `inbox_buckets` / `inbox_directories`: the serving layout, read by `_id`
@@ -34,10 +35,15 @@ from services.inbox_projection.domain import (
 )
 from services.inbox_projection.layout import (
     BUCKET_SIZE,
+    MAIN,
     Entry,
     EntryQuery,
     bucket_id,
+    chain_id,
+    chain_options,
+    cheapest_slots,
     counter_deltas,
+    dimensions_of,
     entry_of,
     folder_counts,
     fresh_layout,
@@ -78,27 +84,28 @@ class InboxStore:
         """Store `row` over `current` (the stored document it was computed from);
         the new document, or None when another writer changed the row first."""
         doc = to_document(row)
-        listed = bool(doc["folders"])
+        placed = {} if current is None else current["placed"]
+        moved = current is None or doc["last_activity"] != current["last_activity"]  # new activity: to the top
+        dimensions = dimensions_of(doc)
+        heads = await self._heads(row.seller_id, [d for d in dimensions if moved or d not in placed])
+        doc["placed"] = {d: heads[d] if d in heads else placed[d] for d in dimensions}
         if current is None:
-            doc.update(v=1, synced=0, placed=await self._head(row.seller_id) if listed else None, stale=[])
+            doc.update(v=1, synced=0, stale=[])
             return doc if await insert_once(self.conversations, doc) else None
-        placed = current["placed"]
-        if listed and (placed is None or doc["last_activity"] != current["last_activity"]):
-            placed = await self._head(row.seller_id)  # new activity: to the top of the inbox
         stale = list(current["stale"])
-        if current["placed"] not in (None, placed, *stale):
-            stale.append(current["placed"])
-        doc.update(v=current["v"] + 1, synced=current["synced"], placed=placed, stale=stale)
+        stale += [[d, n] for d, n in placed.items() if doc["placed"].get(d) != n and [d, n] not in stale]
+        doc.update(v=current["v"] + 1, synced=current["synced"], stale=stale)
         result = await self.conversations.replace_one({"_id": doc["_id"], "v": current["v"]}, doc)
         return doc if result.matched_count else None
 
     async def sync(self, doc: dict[str, Any]) -> None:
         """Make the layout show the row as `doc` holds it (version `v`)."""
         seller, creator, v = doc["seller_id"], doc["creator_id"], doc["v"]
-        if doc["placed"] is not None:
-            await self._write_entry(seller, doc["placed"], creator, entry_of(doc))
-        for n in doc["stale"]:
-            await self._write_entry(seller, n, creator, tombstone(v))
+        entry = entry_of(doc)
+        for dimension, n in doc["placed"].items():
+            await self._write_entry(seller, chain_id(seller, dimension), n, creator, entry)
+        for dimension, n in doc["stale"]:
+            await self._write_entry(seller, chain_id(seller, dimension), n, creator, tombstone(v))
         await self.conversations.update_one({"_id": doc["_id"], "v": v}, {"$set": {"stale": [], "synced": v}})
 
     async def rows_of_creator(self, creator_id: str) -> list[dict[str, Any]]:
@@ -114,18 +121,24 @@ class InboxStore:
 
     # --- the layout -------------------------------------------------------------
 
-    async def _head(self, seller_id: str) -> int:
-        """The seller's head bucket number (creating the seller's directory)."""
-        while (directory := await self.directories.find_one({"_id": seller_id}, {"head": 1})) is None:
-            await insert_once(self.directories, {"_id": seller_id, "head": 1, "s": {}})
-        return directory["head"]
+    async def _heads(self, seller_id: str, dimensions: list[str]) -> dict[str, int]:
+        """The head bucket number of each of the seller's chains (creating their directories)."""
+        chains = {chain_id(seller_id, d): d for d in dimensions}
+        heads: dict[str, int] = {}
+        while missing := [c for c in chains if chains[c] not in heads]:
+            found = await self.directories.find({"_id": {"$in": missing}}, {"head": 1}).to_list()
+            heads.update({chains[d["_id"]]: d["head"] for d in found})
+            for chain in set(missing) - {d["_id"] for d in found}:
+                await insert_once(self.directories, {"_id": chain, "head": 1, "s": {}})
+        return heads
 
-    async def _write_entry(self, seller_id: str, n: int, creator_id: str, entry: Entry | None) -> None:
-        """Set the creator's entry in bucket n unless a newer version is there; the
-        bucket's counters change in the same update, conditional on the entry it replaces."""
+    async def _write_entry(self, seller_id: str, chain: str, n: int, creator_id: str, entry: Entry | None) -> None:
+        """Set the creator's entry in the chain's bucket n unless a newer version is
+        there; the bucket's counters change in the same update, conditional on the
+        entry it replaces."""
         if entry is None:
             return
-        key = bucket_id(seller_id, n)
+        key = bucket_id(chain, n)
         path = f"e.{creator_id}"
         while True:
             bucket = await self.buckets.find_one({"_id": key}, {path: 1})
@@ -143,37 +156,40 @@ class InboxStore:
                 update["$max"], update["$min"] = {"hi": entry["t"]}, {"lo": entry["t"]}
             guard = {f"{path}.v": old["v"]} if old is not None else {path: {"$exists": False}}
             if (await self.buckets.update_one({"_id": key, **guard}, update)).matched_count:
-                await self._note(seller_id, n, await self.buckets.find_one({"_id": key}, {"e": 0}))
+                await self._note(chain, n, await self.buckets.find_one({"_id": key}, {"e": 0}))
                 return
 
-    async def _note(self, seller_id: str, n: int, bucket: dict[str, Any]) -> None:
+    async def _note(self, chain: str, n: int, bucket: dict[str, Any]) -> None:
         """The bucket's summary (read after the change, maybe with later ones) into
         the directory unless a later one is there; a full head bucket is followed
         by the next."""
         noted = summary(bucket)
         await self.directories.update_one(
-            {"_id": seller_id, "$or": [{f"s.{n}.bv": {"$lt": noted['bv']}}, {f"s.{n}": {"$exists": False}}]},
+            {"_id": chain, "$or": [{f"s.{n}.bv": {"$lt": noted['bv']}}, {f"s.{n}": {"$exists": False}}]},
             {"$set": {f"s.{n}": noted}},
         )
         if bucket["keys"] >= BUCKET_SIZE:
-            await self.directories.update_one({"_id": seller_id, "head": n}, {"$set": {"head": n + 1}})
+            await self.directories.update_one({"_id": chain, "head": n}, {"$set": {"head": n + 1}})
 
     # --- reads ------------------------------------------------------------------
 
     async def page(self, seller_id: str, query: EntryQuery, need: int) -> list[dict[str, Any]]:
-        """Up to `need` rows of the folder and filters after the cursor, in inbox order."""
+        """Up to `need` rows of the folder and filters after the cursor, in inbox order,
+        from the chains of the query holding the fewest rows (layout.py)."""
+        options = chain_options(seller_id, query)
+        chains = sorted({c for option in options for c in option})
+        directories = {d["_id"]: d for d in await self.directories.find({"_id": {"$in": chains}}).to_list()}
 
-        async def read_buckets(numbers: list[int]) -> list[dict[str, Any]]:
-            return await self.buckets.find({"_id": {"$in": [bucket_id(seller_id, n) for n in numbers]}}).to_list()
+        async def read_buckets(keys: list[str]) -> list[dict[str, Any]]:
+            return await self.buckets.find({"_id": {"$in": keys}}).to_list()
 
         async def read_rows(conversations: list[str]) -> list[dict[str, Any]]:
             return await self.conversations.find({"_id": {"$in": conversations}}).to_list()
 
-        directory = await self.directories.find_one({"_id": seller_id})
-        return await read_page(directory, query, need, read_buckets, read_rows)
+        return await read_page(cheapest_slots(options, directories, query), query, need, read_buckets, read_rows)
 
     async def counts(self, seller_id: str) -> dict[str, int]:
-        return folder_counts(await self.directories.find_one({"_id": seller_id}))
+        return folder_counts(await self.directories.find_one({"_id": chain_id(seller_id, MAIN)}))
 
     # --- a fresh database (rebuild) -----------------------------------------------
 

@@ -20,7 +20,7 @@ from im_contracts import (
     utcnow,
 )
 from im_contracts.topics import DIRECTORY_EVENTS, MODERATION_EVENTS, SEND_REQUESTED
-from services.inbox_projection.layout import EntryQuery, folder_bits, is_live
+from services.inbox_projection.layout import EntryQuery, chain_id, dimensions_of, folder_bits, is_live
 from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.store import InboxStore
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique
@@ -172,20 +172,22 @@ LAYOUT_FIELDS = {"v", "synced", "placed", "stale"}
 
 
 async def assert_layout_shows_rows(db, seller: str) -> None:
-    """Each stored row of the seller has one live entry, matching it; the counts
-    and every folder's listing equal the rows'."""
+    """Each stored row of the seller has one live entry, matching it, in each of
+    its chains and no other; the counts and every folder's listing equal the rows'."""
     store = InboxStore(db)
     rows = await db["conversations"].find({"seller_id": seller}).to_list()
-    live = {}
+    live: dict[tuple[str, str], dict] = {}
     for bucket in await db["inbox_buckets"].find({"seller_id": seller}).to_list():
+        chain = bucket["_id"].rsplit("|", 1)[0]
         for creator, entry in bucket["e"].items():
             if is_live(entry):
-                assert creator not in live, f"two live entries for {creator}"
-                live[creator] = entry
-    listed = [r for r in rows if r["folders"]]
-    assert {r["creator_id"]: (r["last_activity"], folder_bits(r["folders"]), r["followers"]) for r in listed} == {
-        c: (e["t"], e["f"], e["fo"]) for c, e in live.items()
+                assert (chain, creator) not in live, f"two live entries for {creator} in {chain}"
+                live[(chain, creator)] = entry
+    expected_entries = {
+        (chain_id(seller, d), r["creator_id"]): (r["last_activity"], folder_bits(r["folders"]), r["followers"])
+        for r in rows for d in dimensions_of(r)
     }
+    assert {key: (e["t"], e["f"], e["fo"]) for key, e in live.items()} == expected_entries
     assert all(r["synced"] == r["v"] and r["stale"] == [] for r in rows)
     expected_counts = {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
     assert await store.counts(seller) == expected_counts

@@ -11,6 +11,8 @@ from im_contracts import InboxFolder
 from services.inbox_projection.layout import (
     EntryQuery,
     band,
+    chain_options,
+    cheapest_slots,
     contributions,
     counter_deltas,
     folder_counts,
@@ -44,17 +46,19 @@ def brute_force(rows: list[dict], query: EntryQuery) -> list[str]:
 def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: int, size: int, *, overlap: bool) -> tuple[list[str], int]:
     docs = [dict(r) for r in rows]
     buckets, directories = fresh_layout(docs, size)
-    if overlap and directories:  # buckets as live writes leave them: time ranges that overlap
-        for slot in directories[0]["s"].values():
-            slot["hi"] += 7
-    by_id = {b["_id"].split("|")[1]: b for b in buckets}
+    if overlap:  # buckets as live writes leave them: time ranges that overlap
+        for directory in directories:
+            for slot in directory["s"].values():
+                slot["hi"] += 7
+    by_id = {b["_id"]: b for b in buckets}
+    dirs = {d["_id"]: d for d in directories}
     rows_by_id = {d["_id"]: d for d in docs}
     reads = 0
 
-    async def read_buckets(numbers: list[int]) -> list[dict]:
+    async def read_buckets(keys: list[str]) -> list[dict]:
         nonlocal reads
         reads += 1
-        return [by_id[str(n)] for n in numbers]
+        return [by_id[k] for k in keys]
 
     async def read_rows(ids: list[str]) -> list[dict]:
         return [rows_by_id[i] for i in ids if i in rows_by_id]
@@ -63,7 +67,9 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
         found: list[str] = []
         after = None
         while True:
-            page = await read_page(directories[0] if directories else None, EntryQuery(folder, filters, after), limit + 1, read_buckets, read_rows)
+            query = EntryQuery(folder, filters, after)
+            slots = cheapest_slots(chain_options("s1", query), dirs, query)
+            page = await read_page(slots, query, limit + 1, read_buckets, read_rows)
             found += [r["_id"] for r in page[:limit]]
             if len(page) <= limit:
                 return found
@@ -113,15 +119,30 @@ def test_an_unfiltered_page_reads_its_buckets_in_one_round_trip() -> None:
     buckets, directories = fresh_layout(docs, 10)
     batches = []
 
-    async def read_buckets(numbers: list[int]) -> list[dict]:
-        batches.append(numbers)
-        return [b for b in buckets if int(b["_id"].split("|")[1]) in numbers]
+    async def read_buckets(keys: list[str]) -> list[dict]:
+        batches.append(keys)
+        return [b for b in buckets if b["_id"] in keys]
 
     async def read_rows(ids: list[str]) -> list[dict]:
         return [d for d in docs if d["_id"] in ids]
 
-    page = asyncio.run(read_page(directories[0], EntryQuery(InboxFolder.MESSAGES, InboxFilters()), 21, read_buckets, read_rows))
+    query = EntryQuery(InboxFolder.MESSAGES, InboxFilters())
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    page = asyncio.run(read_page(slots, query, 21, read_buckets, read_rows))
     assert len(page) == 21 and len(batches) == 1 and len(batches[0]) == 3
+
+
+def test_a_narrow_followers_range_reads_only_its_band_s_chain() -> None:
+    rng = random.Random(6)
+    rows = [dict(r, followers=rng.choice([1000, 2**20])) for n in range(300) if (r := dict(row("s1", n, rng), folders=["messages"]))["followers"] is not None]
+    rows[7]["followers"] = 1001
+    _, directories = fresh_layout([dict(r) for r in rows], 10)
+    query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=1000, max_followers=1010))
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    assert {key.split("|")[0] for key, _ in slots} == {f"s1/f{band(1000)}"}
+    assert sum(slot["h"]["messages"]["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
+    found, _ = paged(rows, InboxFolder.MESSAGES, query.filters, 5, 10, overlap=False)
+    assert found == brute_force(rows, query)
 
 
 def test_counters_follow_entries_and_counts_sum_them() -> None:
@@ -135,7 +156,7 @@ def test_counters_follow_entries_and_counts_sum_them() -> None:
     rng = random.Random(5)
     rows = [row("s1", n, rng) for n in range(50)]
     _, directories = fresh_layout(rows, 7)
-    assert folder_counts(directories[0]) == {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
+    assert folder_counts(next(d for d in directories if d["_id"] == "s1")) == {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
     assert folder_counts(None) == dict.fromkeys((f.value for f in InboxFolder), 0)
 
 
