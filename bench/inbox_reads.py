@@ -30,6 +30,8 @@ from services.inbox_projection.store import InboxStore
 BIG_SELLER = "bench-big-seller"
 SEED_MARKER = "bench_seed"
 SELLERS_PER_WRITE = 50
+BIG_CONVERSATION = 4321  # one of the big seller's creators
+SECOND_PAGES = ("folder=messages", "messages + followers 1,000-1,010 (narrow)")
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,8 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIterator[str]:
-    """The real inbox-projection module in its own process, on the seeded prefix."""
+async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIterator[tuple[str, int]]:
+    """The real inbox-projection module in its own process, on the seeded prefix: its URL and pid."""
     port = free_port()
     env = {
         **os.environ,
@@ -107,7 +109,7 @@ async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIte
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, process, timeout=900)  # startup builds the indexes on a fresh seed
-        yield url
+        yield url, process.pid
     finally:
         if process.returncode is None:
             process.terminate()
@@ -133,6 +135,18 @@ async def _wait_ready(url: str, process: asyncio.subprocess.Process, timeout: fl
     raise TimeoutError(f"inbox-projection at {url} not ready within {timeout}s")
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM), MiB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def read_queries() -> dict[str, list[tuple[str, str]]]:
     """Name -> query parameters, against /v1/sellers/{big seller}/inbox."""
     folders = {f"folder={f}": [("folder", f)] for f in ("messages", "unread", "unreplied", "starred", "archived")}
@@ -147,6 +161,13 @@ def read_queries() -> dict[str, list[tuple[str, str]]]:
             ("folder", "unreplied"), ("min_followers", "50000"), ("category", "electronics"),
         ],
         "archived + followers <= 5k": [("folder", "archived"), ("max_followers", "5000")],
+        # selective filters, the worst cases for a read that scans
+        "starred + category pets": [("folder", "starred"), ("category", "pets")],
+        "messages + followers 1,000-1,010 (narrow)": [("folder", "messages"), ("min_followers", "1000"), ("max_followers", "1010")],
+        "unread + category toys + followers 100k-200k + GMV <= 100": [
+            ("folder", "unread"), ("category", "toys"), ("min_followers", "100000"), ("max_followers", "200000"), ("max_sales_gmv", "100"),
+        ],
+        "messages + a category no row has": [("folder", "messages"), ("category", "no-such-category")],
     }
     return {**folders, **combined}
 
@@ -198,8 +219,9 @@ async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[s
 
         for name, params in read_queries().items():
             first = await timed(name, f"{base}/inbox", [*params, ("limit", str(limit))])
-            if name == "folder=messages" and first and first.get("next_cursor"):
-                await timed("folder=messages, page 2 (cursor)", f"{base}/inbox",
+            if name in SECOND_PAGES and first and first.get("next_cursor"):
+                await timed(f"{name}, page 2 (cursor)", f"{base}/inbox",
                             [*params, ("limit", str(limit)), ("cursor", first["next_cursor"])])
         await timed("counts", f"{base}/inbox/counts", [])
+        await timed("conversation detail", f"{base}/conversations/bench-creator-{BIG_CONVERSATION}", [])
     return results

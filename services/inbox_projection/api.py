@@ -30,6 +30,15 @@ def invalid(exc: InvalidInboxQuery) -> ApiError:
     return ApiError(422, "INVALID_REQUEST", str(exc))
 
 
+async def inbox_page(
+    store: InboxStore, seller_id: str, folder: InboxFolder, filters: InboxFilters, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """One page of the inbox as the API returns it (raises InvalidInboxQuery)."""
+    query = EntryQuery(folder, filters, SortKey.decode(cursor) if cursor else None)
+    rows, next_cursor = page_of(await store.page(seller_id, query, limit + 1), limit)
+    return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
+
+
 def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
     api = APIRouter(prefix="/v1/sellers/{seller_id}")
 
@@ -48,11 +57,9 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
         await runtime.access.require_active(seller_id)
         filters = InboxFilters(min_followers, max_followers, tuple(category or ()), min_sales_gmv, max_sales_gmv)
         try:
-            query = EntryQuery(folder, filters, SortKey.decode(cursor) if cursor else None)
+            return await inbox_page(store, seller_id, folder, filters, limit, cursor)
         except InvalidInboxQuery as exc:
             raise invalid(exc) from exc
-        rows, next_cursor = page_of(await store.page(seller_id, query, limit + 1), limit)
-        return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
 
     @api.get("/inbox/counts")
     async def counts(seller_id: PartyId) -> dict[str, int]:

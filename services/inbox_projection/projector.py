@@ -101,8 +101,9 @@ class Projector:
 
     async def _apply_profile(self, event: CreatorProfileUpdated) -> None:
         """Keep the creator's latest profile, copy it onto every row of the creator
-        (one update_many), then sync each row whose layout trails it. It runs on
-        every (re)delivery, so a crash half-way is finished by the redelivery."""
+        (one update_many), then sync each row whose layout trails it (its entries,
+        and its chains when a band or category changed). It runs on every
+        (re)delivery, so a crash half-way is finished by the redelivery."""
         latest = await self.store.keep_latest_profile(event.creator_id, CreatorProfile.from_event(event))
         await self.store.copy_profile(event.creator_id, latest)
         for doc in await self.store.rows_of_creator(event.creator_id):

@@ -100,6 +100,9 @@ class InboxStore:
 
     async def sync(self, doc: dict[str, Any]) -> None:
         """Make the layout show the row as `doc` holds it (version `v`)."""
+        while (placed := await self._place(doc)) is None:
+            doc = await self.load_doc(doc["_id"]) or doc
+        doc = placed
         seller, creator, v = doc["seller_id"], doc["creator_id"], doc["v"]
         entry = entry_of(doc)
         for dimension, n in doc["placed"].items():
@@ -107,6 +110,19 @@ class InboxStore:
         for dimension, n in doc["stale"]:
             await self._write_entry(seller, chain_id(seller, dimension), n, creator, tombstone(v))
         await self.conversations.update_one({"_id": doc["_id"], "v": v}, {"$set": {"stale": [], "synced": v}})
+
+    async def _place(self, doc: dict[str, Any]) -> dict[str, Any] | None:
+        """`doc` with a bucket in each chain it belongs in: a profile copy changes the
+        chains without placing the row (compare-and-set; None if the row changed)."""
+        dimensions = dimensions_of(doc)
+        if set(doc["placed"]) == set(dimensions):
+            return doc
+        heads = await self._heads(doc["seller_id"], [d for d in dimensions if d not in doc["placed"]])
+        placed = {d: doc["placed"].get(d) or heads[d] for d in dimensions}
+        stale = doc["stale"] + [[d, n] for d, n in doc["placed"].items() if d not in placed and [d, n] not in doc["stale"]]
+        changed = {"placed": placed, "stale": stale, "v": doc["v"] + 1}
+        result = await self.conversations.update_one({"_id": doc["_id"], "v": doc["v"]}, {"$set": changed})
+        return {**doc, **changed} if result.matched_count else None
 
     async def rows_of_creator(self, creator_id: str) -> list[dict[str, Any]]:
         return await self.conversations.find({"creator_id": creator_id}).to_list()

@@ -187,8 +187,11 @@ async def assert_layout_shows_rows(db, seller: str) -> None:
         (chain_id(seller, d), r["creator_id"]): (r["last_activity"], folder_bits(r["folders"]), r["followers"])
         for r in rows for d in dimensions_of(r)
     }
-    assert {key: (e["t"], e["f"], e["fo"]) for key, e in live.items()} == expected_entries
-    assert all(r["synced"] == r["v"] and r["stale"] == [] for r in rows)
+    shown = {key: (e["t"], e["f"], e["fo"]) for key, e in live.items()}
+    differing = {key: (shown.get(key), expected_entries.get(key)) for key in shown.keys() | expected_entries.keys() if shown.get(key) != expected_entries.get(key)}
+    assert not differing, f"layout (shown, expected) differs: {differing}"
+    unsynced = [(r["_id"], r["v"], r["synced"], r["stale"]) for r in rows if r["synced"] != r["v"] or r["stale"]]
+    assert not unsynced, f"rows whose layout trails them: {unsynced}"
     expected_counts = {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
     assert await store.counts(seller) == expected_counts
     for folder in InboxFolder:
