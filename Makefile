@@ -10,10 +10,10 @@ PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-install:  ## install what is missing (Python env, Kafka jars, FerretDB) into the user cache
+install:  ## install what is missing (Python env, Kafka and database jars) into the user cache
 	@bash $(LOCAL)/bootstrap.sh
 
-infra: install  ## start Kafka (KRaft) and FerretDB on loopback and create the topics
+infra: install  ## start Kafka (KRaft) and the MongoDB-wire database on loopback and create the topics
 	@bash $(LOCAL)/infra.sh start
 	@$(PY) -m services.common.topics --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092}
 

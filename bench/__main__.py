@@ -1,7 +1,7 @@
 """python -m bench [options]: measure the suite started by `make run`.
 
 Finds it through the same variables as deploy/local (KAFKA_BOOTSTRAP_SERVERS
-or KAFKA_PORT, MONGODB_URI or FERRETDB_PORT, IM_PORT_BASE, SCIM_INSTANCE)."""
+or KAFKA_PORT, MONGODB_URI or MONGO_PORT, IM_PORT_BASE, SCIM_INSTANCE)."""
 
 import argparse
 import asyncio

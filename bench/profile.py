@@ -6,7 +6,7 @@ Runs the realistic mix at ``--rate`` for ``--seconds`` against the suite of
 - a py-spy CPU profile of each pipeline service (``py-spy record --format raw``,
   idle time excluded), summarised as the functions with the most samples,
   by self time and by package (inclusive);
-- CPU seconds used per delivered message by each service, Kafka and FerretDB
+- CPU seconds used per delivered message by each service, Kafka and the database
   (/proc/<pid>/stat);
 - the mean handler time per consumed topic (im_handler_seconds from /metrics):
   database round trips and the publish acknowledgement included.
@@ -46,7 +46,7 @@ def cpu_seconds(pid: int) -> float:
 def infra_pids(target: Target) -> dict[str, int]:
     run_dir = Path(os.environ.get("SCIM_DATA", REPO_ROOT / ".data")) / target.instance / "run"
     pids = {}
-    for name in ("kafka", "ferretdb"):
+    for name in ("kafka", "mongo"):
         try:
             pids[name] = int((run_dir / f"{name}.pid").read_text().strip())
         except (OSError, ValueError):

@@ -12,7 +12,7 @@ data. The filled database (`bench_stages_<stage>_<N>`) is kept and reused by
 later runs; `--fresh` fills it again. Collections a given build does not use
 are filled too, so builds before and after a change compare on the same data.
 
-Finds the database like deploy/local: MONGODB_URI, or FERRETDB_PORT on
+Finds the database like deploy/local: MONGODB_URI, or MONGO_PORT on
 127.0.0.1 (27017 by default). Numbers from a shared machine are noisy: compare
 runs made one after the other."""
 
@@ -208,7 +208,7 @@ async def bench_quota(db: AsyncDatabase, args: argparse.Namespace, run: str) -> 
 
 
 async def main(args: argparse.Namespace) -> None:
-    uri = os.environ.get("MONGODB_URI") or f"mongodb://127.0.0.1:{os.environ.get('FERRETDB_PORT', '27017')}/"
+    uri = os.environ.get("MONGODB_URI") or f"mongodb://127.0.0.1:{os.environ.get('MONGO_PORT', '27017')}/"
     client = AsyncMongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=5_000)
     db = client[f"bench_stages_{args.stage}_{args.prefill}"]
     run = f"run{int(time.time() * 1000):x}"  # this run's ids: fresh sellers, creators and commands

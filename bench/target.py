@@ -40,7 +40,7 @@ class Target:
     def from_environment(cls) -> "Target":
         env = os.environ
         kafka = env.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{env.get('KAFKA_PORT', '9092')}"
-        mongodb = env.get("MONGODB_URI") or f"mongodb://127.0.0.1:{env.get('FERRETDB_PORT', '27017')}/"
+        mongodb = env.get("MONGODB_URI") or f"mongodb://127.0.0.1:{env.get('MONGO_PORT', '27017')}/"
         return cls(
             kafka=kafka,
             mongodb_uri=mongodb,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for the suite: toolchains (Debian packages),
-# the Python virtualenv, Apache Kafka's jars and the FerretDB binary.
+# the Python virtualenv, Apache Kafka's jars and the local database
+# (mongo-java-server's jars and its launcher).
 # Idempotent: a second run only checks and returns.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -39,45 +40,37 @@ PYREQ
   touch "$stamp"
 }
 
-ensure_kafka() {
-  [ -f "$KAFKA_LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" ] && return 0
+resolve_jars() {  # resolve_jars POM LIB_DIR WHAT [MAVEN_ARGS...]: POM's runtime classpath into LIB_DIR
+  local pom=$1 lib_dir=$2 what=$3 tmp; shift 3
   ensure_tool java openjdk-17-jre-headless
   ensure_tool mvn maven
-  log "resolving Apache Kafka $KAFKA_VERSION jars from Maven Central"
-  local tmp; tmp=$(mktemp -d)
-  cp "$REPO_ROOT/deploy/local/kafka-pom.xml" "$tmp/pom.xml"
-  (cd "$tmp" && mvn -q -B -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+  log "resolving $what jars from Maven Central"
+  tmp=$(mktemp -d)
+  cp "$pom" "$tmp/pom.xml"
+  (cd "$tmp" && mvn -q -B "$@" dependency:copy-dependencies \
       -DincludeScope=runtime -DoutputDirectory="$tmp/lib") >"$tmp/mvn.log" 2>&1 \
-    || { tail -n 30 "$tmp/mvn.log" >&2; die "could not resolve Kafka jars"; }
-  mkdir -p "$(dirname "$KAFKA_LIB_DIR")"
-  rm -rf "$KAFKA_LIB_DIR" && mv "$tmp/lib" "$KAFKA_LIB_DIR" && rm -rf "$tmp"
+    || { tail -n 30 "$tmp/mvn.log" >&2; die "could not resolve $what jars"; }
+  mkdir -p "$(dirname "$lib_dir")"
+  rm -rf "$lib_dir" && mv "$tmp/lib" "$lib_dir" && rm -rf "$tmp"
 }
 
-ensure_ferretdb() {
-  [ -x "$FERRETDB_BIN" ] && return 0
-  ensure_tool go golang-go
-  log "building FerretDB $FERRETDB_VERSION from the Go module proxy"
-  # `go install …/cmd/ferretdb@$FERRETDB_VERSION` builds a binary that panics at start:
-  # the module ships without build/version/version.txt. Build the same module
-  # source with that file written, which is what its release build does.
-  local src tmp
-  src=$(go mod download -json "github.com/FerretDB/FerretDB@$FERRETDB_VERSION" \
-        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-  tmp=$(mktemp -d)
-  cp -r "$src/." "$tmp/" && chmod -R u+w "$tmp"
-  echo "$FERRETDB_VERSION" > "$tmp/build/version/version.txt"
-  # The SQLite backend filters `_id` with `_ferretdb_sjson->'$._id'` but indexes
-  # `_ferretdb_sjson->"_id"`; SQLite uses an expression index only for the same
-  # expression, so every find, update and delete by `_id` scanned its table.
-  # Filter with the indexed expression (same value, same semantics).
-  sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \"->'_id'\"|" \
-    "$tmp/internal/backends/sqlite/metadata/metadata.go"
-  grep -q "IDColumn = DefaultColumn + \"->'_id'\"" "$tmp/internal/backends/sqlite/metadata/metadata.go" \
-    || die "FerretDB source changed: the _id filter patch no longer applies"
-  mkdir -p "$(dirname "$FERRETDB_BIN")"
-  (cd "$tmp" && CGO_ENABLED=0 go build -trimpath -o "$FERRETDB_BIN.tmp" ./cmd/ferretdb) \
-    || die "FerretDB build failed"
-  mv "$FERRETDB_BIN.tmp" "$FERRETDB_BIN" && rm -rf "$tmp"
+ensure_kafka() {
+  [ -f "$KAFKA_LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" ] && return 0
+  resolve_jars "$REPO_ROOT/deploy/local/kafka-pom.xml" "$KAFKA_LIB_DIR" "Apache Kafka $KAFKA_VERSION" \
+    -Dkafka.version="$KAFKA_VERSION"
+}
+
+ensure_mongo() {  # mongo-java-server's jars, and deploy/local/MongoLauncher.java compiled against them
+  [ -f "$MONGO_LIB_DIR/mongo-java-server-core-$MONGO_JAVA_SERVER_VERSION.jar" ] \
+    || resolve_jars "$REPO_ROOT/deploy/local/mongo-pom.xml" "$MONGO_LIB_DIR" \
+         "mongo-java-server $MONGO_JAVA_SERVER_VERSION" -Dmongo-java-server.version="$MONGO_JAVA_SERVER_VERSION"
+  [ -f "$MONGO_CLASSES_DIR/MongoLauncher.class" ] && return 0
+  ensure_tool javac openjdk-17-jdk-headless
+  log "compiling the database launcher into $MONGO_CLASSES_DIR"
+  rm -rf "$MONGO_CLASSES_DIR.tmp"
+  javac -nowarn -cp "$MONGO_LIB_DIR/*" -d "$MONGO_CLASSES_DIR.tmp" "$MONGO_LAUNCHER_SRC" \
+    || die "could not compile $MONGO_LAUNCHER_SRC"
+  rm -rf "$MONGO_CLASSES_DIR" && mv "$MONGO_CLASSES_DIR.tmp" "$MONGO_CLASSES_DIR"
 }
 
 mkdir -p "$SCIM_CACHE"
@@ -85,5 +78,5 @@ ensure_tool python3 python3
 python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
 ensure_python_env
 ensure_kafka
-ensure_ferretdb
+ensure_mongo
 log "toolchain ready (cache: $SCIM_CACHE)"

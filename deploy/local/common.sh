@@ -2,38 +2,40 @@
 # Sourced by the other scripts; every value can be overridden from the environment.
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 KAFKA_VERSION=${KAFKA_VERSION:-4.1.1}
-FERRETDB_VERSION=${FERRETDB_VERSION:-v1.24.2}
+MONGO_JAVA_SERVER_VERSION=${MONGO_JAVA_SERVER_VERSION:-1.47.0}
 # Downloads and builds live outside the repo so fresh clones (and CI) reuse them.
 SCIM_CACHE=${SCIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/seller-creator-im}
 KAFKA_LIB_DIR="$SCIM_CACHE/kafka-$KAFKA_VERSION/lib"
-# "-idindex": built with the _id filter fix (bootstrap.sh), so a cached plain build is not reused.
-FERRETDB_BIN="$SCIM_CACHE/ferretdb-$FERRETDB_VERSION-idindex/ferretdb"
+MONGO_LIB_DIR="$SCIM_CACHE/mongo-java-server-$MONGO_JAVA_SERVER_VERSION/lib"
+# The compiled launcher is keyed by its source, so an edited launcher is rebuilt.
+MONGO_LAUNCHER_SRC="$REPO_ROOT/deploy/local/MongoLauncher.java"
+MONGO_CLASSES_DIR="$SCIM_CACHE/mongo-java-server-$MONGO_JAVA_SERVER_VERSION/launcher-$(sha256sum "$MONGO_LAUNCHER_SRC" | cut -c1-12)"
 PYTHON_VERSION_TAG=$(python3 -c 'import sys; print(f"py{sys.version_info[0]}{sys.version_info[1]}")')
 DEPS_HASH=$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/contracts/pyproject.toml" | sha256sum | cut -c1-12)
 VENV_DIR=${VENV_DIR:-$SCIM_CACHE/venv-$PYTHON_VERSION_TAG-$DEPS_HASH}
 PY="$VENV_DIR/bin/python"
 
-# One instance = one Kafka + one FerretDB with their own ports and data.
+# One instance = one Kafka + one MongoDB-wire database (mongo-java-server) with their own ports and data.
 # "dev" serves `make run`; "test" serves `make test`, so both can run side by
 # side; "chaos" is private to the fault tests (tests/chaos), which restart its
-# broker and database and must never disturb the other two.
+# broker and database and must never disturb the other two; "engine" is a
+# database alone that the engine conformance tests (tests/engine) kill and restart.
 SCIM_INSTANCE=${SCIM_INSTANCE:-dev}
 case "$SCIM_INSTANCE" in
   test)
     KAFKA_PORT=${KAFKA_PORT:-19092}
     KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-19093}
-    FERRETDB_PORT=${FERRETDB_PORT:-27018}
-    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-18088} ;;
+    MONGO_PORT=${MONGO_PORT:-27018} ;;
+  engine)  # the database alone, for tests/engine (killed on purpose); ENGINE_MONGO_PORT moves it
+    MONGO_PORT=${ENGINE_MONGO_PORT:-27020} ;;
   chaos)
     KAFKA_PORT=${KAFKA_PORT:-29092}
     KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-29093}
-    FERRETDB_PORT=${FERRETDB_PORT:-27019}
-    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-28088} ;;
+    MONGO_PORT=${MONGO_PORT:-27019} ;;
   *)
     KAFKA_PORT=${KAFKA_PORT:-9092}
     KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
-    FERRETDB_PORT=${FERRETDB_PORT:-27017}
-    FERRETDB_DEBUG_PORT=${FERRETDB_DEBUG_PORT:-8088} ;;
+    MONGO_PORT=${MONGO_PORT:-27017} ;;
 esac
 DATA_DIR=${SCIM_DATA:-$REPO_ROOT/.data}/$SCIM_INSTANCE
 LOG_DIR="$DATA_DIR/logs"

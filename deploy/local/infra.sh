@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Native local infrastructure (no Docker engine needed): Apache Kafka in KRaft
-# mode and FerretDB (SQLite backend) on loopback, one set per SCIM_INSTANCE.
+# mode and mongo-java-server (H2 backend, deploy/local/MongoLauncher.java) on
+# loopback, one set per SCIM_INSTANCE.
 #   infra.sh start|stop|status|clean|env
-#   infra.sh restart-kafka|restart-ferretdb|stop-kafka|start-kafka|stop-ferretdb|start-ferretdb
+#   infra.sh restart-kafka|stop-kafka|start-kafka|restart-mongo|stop-mongo|start-mongo|kill-mongo
 #     (one daemon at a time: the fault tests in tests/chaos take these away mid-run)
 # Daemons write only to $DATA_DIR/logs and detach from the terminal.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 
 KAFKA_PID="$RUN_DIR/kafka.pid"
-FERRETDB_PID="$RUN_DIR/ferretdb.pid"
+MONGO_PID="$RUN_DIR/mongo.pid"
 
 kafka_properties() {
   cat <<PROPS
@@ -56,17 +57,27 @@ start_kafka() {
   wait_for_port "$KAFKA_PORT" 90 kafka "$LOG_DIR/kafka.log"
 }
 
-start_ferretdb() {
-  if pid_alive "$FERRETDB_PID"; then log "ferretdb already running (pid $(cat "$FERRETDB_PID"))"; return 0; fi
-  [ -x "$FERRETDB_BIN" ] || die "FerretDB missing: run deploy/local/bootstrap.sh"
-  mkdir -p "$DATA_DIR/ferretdb"
-  log "starting ferretdb $FERRETDB_VERSION on 127.0.0.1:$FERRETDB_PORT (log: $LOG_DIR/ferretdb.log)"
-  setsid nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$DATA_DIR/ferretdb/" \
-    --state-dir="$DATA_DIR/ferretdb" --listen-addr="127.0.0.1:$FERRETDB_PORT" \
-    --debug-addr="127.0.0.1:$FERRETDB_DEBUG_PORT" --telemetry=disable --log-level=warn \
-    >>"$LOG_DIR/ferretdb.log" 2>&1 </dev/null &
-  echo $! > "$FERRETDB_PID"
-  wait_for_port "$FERRETDB_PORT" 30 ferretdb "$LOG_DIR/ferretdb.log"
+start_mongo() {
+  if pid_alive "$MONGO_PID"; then log "mongo already running (pid $(cat "$MONGO_PID"))"; return 0; fi
+  [ -f "$MONGO_CLASSES_DIR/MongoLauncher.class" ] || die "database launcher missing: run deploy/local/bootstrap.sh"
+  mkdir -p "$DATA_DIR/mongo"
+  log "starting mongo-java-server $MONGO_JAVA_SERVER_VERSION on 127.0.0.1:$MONGO_PORT (log: $LOG_DIR/mongo.log)"
+  MONGO_HEAP=${MONGO_HEAP:--Xms64m -Xmx1g}
+  # shellcheck disable=SC2086
+  setsid nohup java $MONGO_HEAP -XX:+UseSerialGC -Djava.awt.headless=true \
+    -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true \
+    -cp "$MONGO_LIB_DIR/*:$MONGO_CLASSES_DIR" MongoLauncher 127.0.0.1 "$MONGO_PORT" "$DATA_DIR/mongo/data.mv.db" \
+    >>"$LOG_DIR/mongo.log" 2>&1 </dev/null &
+  echo $! > "$MONGO_PID"
+  wait_for_port "$MONGO_PORT" 60 mongo "$LOG_DIR/mongo.log"
+}
+
+kill_mongo() {  # SIGKILL, no clean close: acknowledged writes must still be in the file (fault tests)
+  pid_alive "$MONGO_PID" || die "mongo is not running"
+  log "killing mongo (pid $(cat "$MONGO_PID"))"
+  kill -KILL "$(cat "$MONGO_PID")"
+  while pid_alive "$MONGO_PID"; do sleep 0.1; done
+  rm -f "$MONGO_PID"
 }
 
 stop_pid() {  # stop_pid PIDFILE NAME
@@ -86,22 +97,23 @@ status_of() {  # status_of PIDFILE NAME ADDRESS
 
 mkdir -p "$LOG_DIR" "$RUN_DIR"
 case "${1:-}" in
-  start) start_ferretdb; start_kafka ;;
-  stop) stop_pid "$KAFKA_PID" kafka; stop_pid "$FERRETDB_PID" ferretdb ;;
+  start) start_mongo; start_kafka ;;
+  stop) stop_pid "$KAFKA_PID" kafka; stop_pid "$MONGO_PID" mongo ;;
   restart-kafka) stop_pid "$KAFKA_PID" kafka; start_kafka ;;
-  restart-ferretdb) stop_pid "$FERRETDB_PID" ferretdb; start_ferretdb ;;
   stop-kafka) stop_pid "$KAFKA_PID" kafka ;;
   start-kafka) start_kafka ;;
-  stop-ferretdb) stop_pid "$FERRETDB_PID" ferretdb ;;
-  start-ferretdb) start_ferretdb ;;
+  restart-mongo) stop_pid "$MONGO_PID" mongo; start_mongo ;;
+  stop-mongo) stop_pid "$MONGO_PID" mongo ;;
+  start-mongo) start_mongo ;;
+  kill-mongo) kill_mongo ;;
   status)
     status_of "$KAFKA_PID" kafka "127.0.0.1:$KAFKA_PORT"
-    status_of "$FERRETDB_PID" ferretdb "127.0.0.1:$FERRETDB_PORT" ;;
+    status_of "$MONGO_PID" mongo "127.0.0.1:$MONGO_PORT" ;;
   clean)
-    stop_pid "$KAFKA_PID" kafka; stop_pid "$FERRETDB_PID" ferretdb
+    stop_pid "$KAFKA_PID" kafka; stop_pid "$MONGO_PID" mongo
     rm -rf "$DATA_DIR"; log "removed $DATA_DIR" ;;
   env)
     echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
-    echo "MONGODB_URI=mongodb://127.0.0.1:$FERRETDB_PORT/" ;;
-  *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|restart-ferretdb|stop-kafka|start-kafka|stop-ferretdb|start-ferretdb" >&2; exit 2 ;;
+    echo "MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/" ;;
+  *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|stop-kafka|start-kafka|restart-mongo|stop-mongo|start-mongo|kill-mongo" >&2; exit 2 ;;
 esac

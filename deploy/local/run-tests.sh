@@ -7,16 +7,18 @@ source "$(dirname "$0")/common.sh"
 export SCIM_INSTANCE=${SCIM_TEST_INSTANCE:-test}
 # The fault tests (tests/chaos) run their own instance "chaos" and stop it
 # themselves; this is the safety net for a killed pytest. Its daemons are stopped
-# whatever infrastructure the rest of the suite used.
+# whatever infrastructure the rest of the suite used; so is the database alone
+# that the engine conformance tests (tests/engine) kill on purpose.
 stop_chaos() {
   SCIM_INSTANCE=chaos bash "$REPO_ROOT/deploy/local/services.sh" stop >/dev/null 2>&1 || true
   SCIM_INSTANCE=chaos bash "$REPO_ROOT/deploy/local/infra.sh" stop >/dev/null 2>&1 || true
 }
+stop_engine() { SCIM_INSTANCE=engine bash "$REPO_ROOT/deploy/local/infra.sh" stop-mongo >/dev/null 2>&1 || true; }
 stop_test_infra() { bash "$REPO_ROOT/deploy/local/infra.sh" stop >/dev/null 2>&1 || true; }
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || [ -z "${MONGODB_URI:-}" ]; then
-  trap 'stop_chaos; stop_test_infra' EXIT
+  trap 'stop_chaos; stop_engine; stop_test_infra' EXIT
 else
-  trap stop_chaos EXIT
+  trap 'stop_chaos; stop_engine' EXIT
 fi
 cd "$REPO_ROOT"
 "$PY" -m pytest "$@"

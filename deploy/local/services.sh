@@ -63,7 +63,7 @@ CONF
 
 [program:$name]
 command=$PY -m services.$module
-environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port"$(passed_environment)
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/",IM_HTTP_PORT="$port"$(passed_environment)
 autostart=true
 autorestart=true
 startsecs=1
@@ -108,7 +108,7 @@ case "${1:-}" in
     fi
     echo "Seller-Creator IM is starting:"
     echo "  kafka                127.0.0.1:$KAFKA_PORT"
-    echo "  mongodb (ferretdb)   mongodb://127.0.0.1:$FERRETDB_PORT/"
+    echo "  mongodb (local)      mongodb://127.0.0.1:$MONGO_PORT/"
     wait_ready
     echo "Stop with: make stop    Status: make status    Logs: $LOG_DIR" ;;
   stop)

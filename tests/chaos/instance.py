@@ -1,5 +1,5 @@
 """The private infrastructure of the fault tests: the "chaos" instance of
-``deploy/local`` (its own Kafka, FerretDB and supervisord, its own ports and
+``deploy/local`` (its own Kafka, database (mongo-java-server) and supervisord, its own ports and
 ``.data/chaos/``), the five services on it as real OS processes, and the
 faults done to them.
 
@@ -9,9 +9,8 @@ to ``.data/chaos/logs/scripts.log`` (never to a pipe a daemon could keep open).
 run leaves nothing behind; ``deploy/local/run-tests.sh`` is the last safety net.
 
 Ports come from ``deploy/local/common.sh`` (instance "chaos": Kafka 29092,
-controller 29093, FerretDB 27019, its debug port 28088); ``CHAOS_KAFKA_PORT``,
-``CHAOS_KAFKA_CONTROLLER_PORT``, ``CHAOS_FERRETDB_PORT``,
-``CHAOS_FERRETDB_DEBUG_PORT`` override them (the plain names are deliberately
+controller 29093, database 27019); ``CHAOS_KAFKA_PORT``,
+``CHAOS_KAFKA_CONTROLLER_PORT`` and ``CHAOS_MONGO_PORT`` override them (the plain names are deliberately
 not inherited: they may be exported for another instance). The services listen
 on ``CHAOS_PORT_BASE`` + 1..5 (8201..8205).
 """
@@ -43,8 +42,8 @@ INSTANCE = "chaos"
 # In services.sh's port order: IM_PORT_BASE + 1 .. + 5.
 SERVICES = ("messaging", "moderation", "quota", "inbox-projection", "collaboration-card")
 PIPELINE = ("moderation", "quota", "messaging")
-PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "FERRETDB_PORT", "FERRETDB_DEBUG_PORT")
-DEFAULT_PORTS = (29092, 29093, 27019, 28088)  # deploy/local/common.sh, instance "chaos"
+PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MONGO_PORT")
+DEFAULT_PORTS = (29092, 29093, 27019)  # deploy/local/common.sh, instance "chaos"
 # Inherited from whoever runs us, but they would point the services elsewhere.
 NOT_INHERITED = (*PORT_VARIABLES, "KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "IM_PORT_BASE",
                  "IM_DATABASE_PREFIX", "IM_GROUP_PREFIX", "IM_AUTO_OFFSET_RESET", "IM_HTTP_PORT")
@@ -152,9 +151,9 @@ class ChaosInstance:
     # --- lifecycle ------------------------------------------------------------
 
     def start(self, fresh: bool = True, ready_timeout: float = 180) -> None:
-        """Kafka + FerretDB + topics + the five services, all ready.
+        """Kafka + database + topics + the five services, all ready.
 
-        ``fresh`` wipes the instance's Kafka and FerretDB data first (logs of the
+        ``fresh`` wipes the instance's Kafka and database data first (logs of the
         previous run move to ``logs.previous/``): consumer groups of a fresh
         prefix start at the earliest offset, and an old log would only be replayed.
         """
@@ -162,7 +161,7 @@ class ChaosInstance:
         self._started = True
         self.stop()
         if fresh:
-            for name in ("kafka", "ferretdb"):
+            for name in ("kafka", "mongo"):
                 shutil.rmtree(self.data_dir / name, ignore_errors=True)
             if self.log_dir.exists():
                 shutil.rmtree(self.data_dir / "logs.previous", ignore_errors=True)
@@ -172,7 +171,7 @@ class ChaosInstance:
             raise InstanceError(
                 f"ports {taken} are already in use: another chaos run (another worktree?) or another program; "
                 "stop it, or move this run with CHAOS_PORT_BASE and CHAOS_KAFKA_PORT, CHAOS_KAFKA_CONTROLLER_PORT, "
-                "CHAOS_FERRETDB_PORT, CHAOS_FERRETDB_DEBUG_PORT")
+                "CHAOS_MONGO_PORT")
         started = time.monotonic()
         self.script("infra.sh", "start")
         values = dict(line.split("=", 1) for line in subprocess.run(
@@ -270,7 +269,7 @@ class ChaosInstance:
         await self.ascript("services.sh", "restart", service)
 
     async def infra(self, action: str, daemon: str) -> None:
-        """`restart`, `stop` or `start` one daemon (`kafka`, `ferretdb`) of the instance."""
+        """`restart`, `stop` or `start` one daemon (`kafka`, `mongo`) of the instance."""
         await self.ascript("infra.sh", f"{action}-{daemon}")
 
 

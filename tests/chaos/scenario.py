@@ -11,11 +11,11 @@ lasts, the rest of the burst follows once every service is ready), a wait
 Faults (``FAULTS``; ``EXTRA_FAULTS`` are also accepted):
 ``kill:<service>`` SIGKILL (supervisord restarts it), ``term:<service>``
 SIGTERM and start again (``supervisorctl restart``: a graceful handover),
-``restart-kafka``, ``restart-ferretdb``, ``poison`` (every kind, see
-``workload.plan_poison``), ``outage-start:<service>`` (FerretDB stopped, the
+``restart-kafka``, ``restart-mongo``, ``poison`` (every kind, see
+``workload.plan_poison``), ``outage-start:<service>`` (the database stopped, the
 service restarted into the outage must answer /readyz 503 naming the
-database, FerretDB back, the service ready), ``kafka-outage[:SECONDS]`` and
-``ferretdb-outage[:SECONDS]`` (the daemon stopped that long, default 50 s;
+database, the database back, the service ready), ``kafka-outage[:SECONDS]`` and
+``mongo-outage[:SECONDS]`` (the daemon stopped that long, default 50 s;
 beyond the services' 120 s producer request timeout, e.g. ``kafka-outage:150``,
 a service whose idempotent producer broke restarts itself), ``none``.
 """
@@ -41,12 +41,12 @@ from tests.chaos.workload import NO_DELIVERY, Planned, PoisonSet, Workload, enco
 
 log = logging.getLogger("chaos")
 
-FAULTS = ("kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-ferretdb", "poison")
+FAULTS = ("kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "poison")
 EXTRA_FAULTS = (
     "term:moderation", "term:quota", "term:messaging",
     "kill:inbox-projection", "kill:collaboration-card",
     "outage-start:messaging", "outage-start:quota", "outage-start:moderation",
-    "kafka-outage", "ferretdb-outage",
+    "kafka-outage", "mongo-outage",
     "none",
 )
 OUTAGE_SECONDS = 50.0
@@ -57,14 +57,14 @@ PROGRESS_EVERY = 5.0
 
 def outage_seconds(fault: str) -> float:
     kind, _, seconds = fault.partition(":")
-    if kind in ("kafka-outage", "ferretdb-outage"):
+    if kind in ("kafka-outage", "mongo-outage"):
         return float(seconds or OUTAGE_SECONDS)
     return 0.0
 
 
 def known_fault(name: str) -> bool:
     kind, _, seconds = name.partition(":")
-    if kind in ("kafka-outage", "ferretdb-outage") and seconds:
+    if kind in ("kafka-outage", "mongo-outage") and seconds:
         try:
             return float(seconds) >= 0
         except ValueError:
@@ -333,13 +333,13 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
         await instance.kill(service)
     elif kind == "term":
         await instance.terminate(service)
-    elif fault in ("restart-kafka", "restart-ferretdb"):
+    elif fault in ("restart-kafka", "restart-mongo"):
         await instance.infra("restart", fault.removeprefix("restart-"))
     elif fault == "poison":
         await publish_poison()
     elif kind == "outage-start":
         await outage_start(instance, service, report)
-    elif kind in ("kafka-outage", "ferretdb-outage"):
+    elif kind in ("kafka-outage", "mongo-outage"):
         daemon = kind.split("-")[0]
         seconds = float(service or OUTAGE_SECONDS)
         await instance.infra("stop", daemon)
@@ -354,9 +354,9 @@ async def inject(instance: ChaosInstance, fault: str, report: FaultReport, publi
 
 
 async def outage_start(instance: ChaosInstance, service: str, report: FaultReport, hold: float = 5.0) -> None:
-    """Start a service during a FerretDB outage: it must come up, answer /readyz
+    """Start a service during a database outage: it must come up, answer /readyz
     503 naming the database while the outage lasts, and be ready once it ends."""
-    await instance.infra("stop", "ferretdb")
+    await instance.infra("stop", "mongo")
     try:
         await instance.terminate(service)
         deadline = time.monotonic() + 60
@@ -366,14 +366,14 @@ async def outage_start(instance: ChaosInstance, service: str, report: FaultRepor
             status, body = await instance.areadiness(service)
         report.notes.append(f"/readyz during the outage: {status}")
         if status != 503:
-            report.problems.append(f"{service} started during a FerretDB outage answered /readyz {status or 'nothing'}, not 503")
+            report.problems.append(f"{service} started during a database outage answered /readyz {status or 'nothing'}, not 503")
         elif not (body or {}).get("checks", {}).get("mongodb", {}).get("ok") is False:
             report.problems.append(f"{service}'s /readyz during the outage does not name the database: {body}")
         await asyncio.sleep(hold)
     finally:
-        await instance.infra("start", "ferretdb")
+        await instance.infra("start", "mongo")
     waited = await instance.wait_ready((service,), timeout=180)
-    report.notes.append(f"ready {waited:.1f}s after FerretDB returned")
+    report.notes.append(f"ready {waited:.1f}s after the database returned")
 
 
 def drain_timeout_for(sends: int) -> float:

@@ -1,5 +1,5 @@
 """The short version of `make chaos` (issue 7): one burst per fault against the
-real services on real Kafka and FerretDB, the fault injected mid-burst, then
+real services on real Kafka and the local MongoDB-wire database, the fault injected mid-burst, then
 I1–I5 checked on everything that came out (see tests/chaos/invariants.py)."""
 
 import pytest
@@ -20,7 +20,7 @@ def verdict_text(result) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     "fault",
-    ["kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-ferretdb", "poison"],
+    ["kill:moderation", "kill:quota", "kill:messaging", "restart-kafka", "restart-mongo", "poison"],
 )
 async def test_guarantees_hold_through(fault: str, chaos: ChaosInstance, sizes: Sizes) -> None:
     result = await run_round(

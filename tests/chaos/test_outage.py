@@ -1,6 +1,6 @@
 """A service started while the database is down comes up anyway: /readyz
 answers 503 naming the database while the outage lasts, and the service is
-ready once FerretDB is back, having lost nothing of the burst around it (I4)."""
+ready once the database is back, having lost nothing of the burst around it (I4)."""
 
 import pytest
 

@@ -1,0 +1,156 @@
+import de.bwaldvogel.mongo.MongoServer;
+import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.QueryResult;
+import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.message.MongoMessage;
+import de.bwaldvogel.mongo.wire.message.MongoQuery;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import org.h2.mvstore.MVStore;
+
+/**
+ * The local MongoDB-wire database: mongo-java-server on an H2 MVStore file.
+ *
+ * <pre>java -cp 'lib/*:classes' MongoLauncher HOST PORT FILE</pre>
+ *
+ * What the launcher adds to the library:
+ * <ul>
+ * <li>a command that may write is answered only once its changes are committed to the
+ *     file, so an acknowledged write survives a SIGKILL of this process (the library
+ *     leaves that to the MVStore's background commit, once a second); concurrent
+ *     writers share one commit;</li>
+ * <li>it reports MongoDB 5.0 with wire version 13 (the library says 8; PyMongo needs 9 or more);</li>
+ * <li>space of replaced chunks is reused at once, partly empty chunks are rewritten every
+ *     few seconds, and the file is compacted on close (the MVStore thread that would do
+ *     some of this is off together with its autocommit);</li>
+ * <li>SIGTERM stops listening, lets running commands finish and closes the file.</li>
+ * </ul>
+ */
+public final class MongoLauncher {
+    private static final MongoVersion MONGO_5_0 = new MongoVersion() {
+        @Override public List<Integer> getVersionArray() { return List.of(5, 0, 0); }
+        @Override public int getWireVersion() { return 13; }
+    };
+    /** Commands that never change data: answered without waiting for a commit. */
+    private static final Set<String> READS = Set.of(
+            "find", "getmore", "count", "distinct", "aggregate", "killcursors", "listcollections",
+            "listindexes", "listdatabases", "ismaster", "hello", "ping", "buildinfo", "serverstatus",
+            "dbstats", "collstats", "getlasterror", "getparameter", "whatsmyuri", "endsessions",
+            "saslstart", "saslcontinue", "connectionstatus", "hostinfo", "getcmdlineopts", "currentop");
+    private static final int COMPACT_EVERY_SECONDS = 5;
+    private static final int COMPACT_BELOW_FILL_PERCENT = 80;
+    private static final int COMPACT_WRITE_BYTES = 16 << 20;
+    private static final int CLOSE_COMPACTION_MILLIS = 10_000;
+
+    /** One commit at a time; whoever waits while one runs is covered by the next one. */
+    static final class GroupCommit {
+        private final MVStore store;
+        private long requested;
+        private long committed;
+        private boolean running;
+
+        GroupCommit(MVStore store) { this.store = store; }
+
+        /** Returns once every change made before the call is in the file. */
+        void await() {
+            long upTo;
+            synchronized (this) {
+                long ticket = ++requested;
+                while (running && committed < ticket) {
+                    try {
+                        wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+                if (committed >= ticket) return;
+                running = true;
+                upTo = requested;
+            }
+            try {
+                store.commit();
+            } finally {
+                synchronized (this) {
+                    running = false;
+                    committed = Math.max(committed, upTo);
+                    notifyAll();
+                }
+            }
+        }
+    }
+
+    /** H2Backend whose replies to writes leave only once the changes are in the file. */
+    static final class CommittingH2Backend extends H2Backend {
+        private final GroupCommit groupCommit;
+
+        CommittingH2Backend(MVStore store) {
+            super(store);
+            groupCommit = new GroupCommit(store);
+        }
+
+        @Override public Document handleMessage(MongoMessage message) {
+            try {
+                return super.handleMessage(message);
+            } finally {
+                if (!READS.contains(message.getDocument().keySet().iterator().next().toLowerCase())) {
+                    groupCommit.await();
+                }
+            }
+        }
+
+        @Override public QueryResult handleQuery(MongoQuery query) {  // legacy OP_QUERY: the handshake
+            try {
+                return super.handleQuery(query);
+            } finally {
+                groupCommit.await();
+            }
+        }
+
+        @Override public void close() {
+            getMvStore().close(CLOSE_COMPACTION_MILLIS);
+            super.close();  // closes the cursors; closing the store again is a no-op
+        }
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        if (args.length != 3) {
+            System.err.println("usage: MongoLauncher HOST PORT FILE");
+            System.exit(2);
+        }
+        MVStore store = new MVStore.Builder().fileName(args[2]).autoCommitDisabled().open();
+        // A chunk's space is kept for a while in case the OS reorders writes on a power
+        // failure; a killed process loses nothing the OS already has, so reuse it at once.
+        store.setRetentionTime(0);
+        CommittingH2Backend backend = new CommittingH2Backend(store);
+        backend.version(MONGO_5_0);
+        MongoServer server = new MongoServer(backend);
+        server.bind(args[0], Integer.parseInt(args[1]));
+
+        ScheduledExecutorService compactor = Executors.newSingleThreadScheduledExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "mvstore-compactor");
+            thread.setDaemon(true);
+            return thread;
+        });
+        compactor.scheduleWithFixedDelay(() -> {
+            if (!store.isClosed()) store.compact(COMPACT_BELOW_FILL_PERCENT, COMPACT_WRITE_BYTES);
+        }, COMPACT_EVERY_SECONDS, COMPACT_EVERY_SECONDS, TimeUnit.SECONDS);
+
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.err.println("MongoLauncher: stopping");
+            compactor.shutdownNow();
+            server.shutdown();  // stops listening, finishes running commands, closes the backend
+            System.err.println("MongoLauncher: stopped, " + args[2] + " closed");
+            stopped.countDown();
+        }, "shutdown"));
+        System.err.println("MongoLauncher: mongo-java-server (H2 " + args[2] + ") on "
+                + args[0] + ":" + args[1] + ", reporting MongoDB 5.0 / wire 13");
+        stopped.await();
+    }
+}
