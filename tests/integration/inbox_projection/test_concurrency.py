@@ -93,17 +93,6 @@ def profile_update(creator: str, followers: int, seconds: int = 0) -> CreatorPro
     )
 
 
-@pytest.fixture
-async def fresh_db(suite: Suite):
-    mongo = suite.runtimes["inbox-projection"].mongo
-    db = mongo[unique("layout").replace("-", "_")]
-    await InboxStore(db).ensure_indexes()
-    try:
-        yield db
-    finally:
-        await mongo.drop_database(db.name)
-
-
 async def followers_of_rows(db, creator: str, sellers: list[str]) -> dict[str, int | None]:
     docs = await asyncio.gather(*(db["conversations"].find_one({"_id": f"{s}:{creator}"}) for s in sellers))
     return {s: (d or {}).get("followers") for s, d in zip(sellers, docs, strict=True)}

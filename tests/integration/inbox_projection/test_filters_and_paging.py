@@ -144,19 +144,6 @@ async def test_paging_neither_skips_nor_repeats_rows_while_messages_arrive(suite
 BIG_INBOX = 10_000
 
 
-@pytest.fixture
-async def big_inbox_db(suite: Suite):
-    """A database of its own: 10,000 rows in the service's would slow every later
-    profile copy on an engine without secondary indexes."""
-    mongo = suite.runtimes["inbox-projection"].mongo
-    db = mongo[unique("big_inbox").replace("-", "_")]
-    await InboxStore(db).ensure_indexes()
-    try:
-        yield db
-    finally:
-        await mongo.drop_database(db.name)
-
-
 @pytest.mark.parametrize(
     "filters",
     [
@@ -165,19 +152,21 @@ async def big_inbox_db(suite: Suite):
         {"folder": "unreplied", "min_sales_gmv": Decimal("10"), "max_sales_gmv": Decimal("5000")},
     ],
 )
-async def test_paging_a_10000_conversation_inbox_with_filters_while_messages_arrive(big_inbox_db, filters: dict) -> None:
+async def test_paging_a_10000_conversation_inbox_with_filters_while_messages_arrive(fresh_db, filters: dict) -> None:
     """Rows seeded with their layout (as the rebuild writes them); two projector
     instances deliver messages into random conversations while the API's page
-    function pages through them, cursor by cursor."""
+    function pages through them, cursor by cursor. In a database of its own:
+    10,000 rows in the service's would slow every later profile copy on an
+    engine without secondary indexes."""
     seller = unique("s")
     rng = random.Random(15)
     now = utcnow()
     docs = [inbox_row(seller, f"{seller}-c{n}", n, rng, now) for n in range(BIG_INBOX)]
-    store = InboxStore(big_inbox_db)
+    store = InboxStore(fresh_db)
     await store.write_fresh(docs)
     before = {d["_id"]: d for d in docs}
     touched: set[str] = set()
-    projectors = [Projector(InboxStore(big_inbox_db)) for _ in range(2)]
+    projectors = [Projector(InboxStore(fresh_db)) for _ in range(2)]
     paging_done = asyncio.Event()
     arrived = asyncio.Condition()
     deliveries = 0
