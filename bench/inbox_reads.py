@@ -22,12 +22,16 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from bench.inbox_rows import ROW_COLLECTION, inbox_row, row_format
+from bench.inbox_rows import inbox_row, row_format
 from bench.stats import LatencySummary
 from bench.target import REPO_ROOT, Target
+from services.inbox_projection.store import InboxStore
 
 BIG_SELLER = "bench-big-seller"
 SEED_MARKER = "bench_seed"
+SELLERS_PER_WRITE = 50
+BIG_CONVERSATION = 4321  # one of the big seller's creators
+SECOND_PAGES = ("folder=messages", "messages + followers 1,000-1,010 (narrow)")
 
 
 @dataclass(frozen=True)
@@ -55,34 +59,21 @@ async def seed(target: Target, plan: SeedPlan, *, reseed: bool = False, log=prin
             return {"reused": True, "seconds": marker.get("seconds"), "rows": plan.rows}
         await client.drop_database(plan.database)
         started = time.perf_counter()
-        rows = db[ROW_COLLECTION]
+        store = InboxStore(db)
+        await store.ensure_indexes()
         now = datetime.now(UTC)
-        # One writer at a time (measured on the former SQLite engine:
-        # ~2,300 rows/s, and no faster with concurrent writers).
-        queue: asyncio.Queue[list[dict[str, Any]] | None] = asyncio.Queue(maxsize=4)
-
-        async def writer() -> None:
-            while (batch := await queue.get()) is not None:
-                await rows.insert_many(batch, ordered=False)
-
-        writing = asyncio.create_task(writer())
         rng = random.Random(11)
-        batch: list[dict[str, Any]] = []
-        for n in range(plan.rows):
-            if n < plan.big_seller_rows:
-                seller, creator = BIG_SELLER, f"bench-creator-{n}"
-            else:
-                seller, creator = f"bench-seller-{n % plan.other_sellers}", f"bench-creator-{n}"
-            batch.append(inbox_row(seller, creator, n, rng, now))
-            if len(batch) == 2000:
-                await queue.put(batch)
-                batch = []
-                if (n + 1) % 50_000 == 0:
-                    log(f"  seeding inbox rows: {n + 1:,} / {plan.rows:,}")
-        if batch:
-            await queue.put(batch)
-        await queue.put(None)
-        await writing
+        written = 0
+        # Seller by seller (a group at a time), so each seller's buckets are built
+        # from all its rows, written with the projection's own fresh-layout writer.
+        groups = [[(BIG_SELLER, range(plan.big_seller_rows))]]
+        others = [(f"bench-seller-{k}", range(plan.big_seller_rows + k, plan.rows, plan.other_sellers)) for k in range(plan.other_sellers)]
+        groups += [others[i : i + SELLERS_PER_WRITE] for i in range(0, len(others), SELLERS_PER_WRITE)]
+        for group in groups:
+            docs = [inbox_row(seller, f"bench-creator-{n}", n, rng, now) for seller, numbers in group for n in numbers]
+            await store.write_fresh(docs)
+            written += len(docs)
+            log(f"  seeding inbox rows: {written:,} / {plan.rows:,} ({time.perf_counter() - started:.0f} s)")
         seconds = round(time.perf_counter() - started, 1)
         await db[SEED_MARKER].insert_one({"_id": "seed", "complete": True, "rows": plan.rows, "seconds": seconds})
         return {"reused": False, "seconds": seconds, "rows": plan.rows}
@@ -97,8 +88,8 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIterator[str]:
-    """The real inbox-projection module in its own process, on the seeded prefix."""
+async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIterator[tuple[str, int]]:
+    """The real inbox-projection module in its own process, on the seeded prefix: its URL and pid."""
     port = free_port()
     env = {
         **os.environ,
@@ -118,7 +109,7 @@ async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIte
     url = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(url, process, timeout=900)  # startup builds the indexes on a fresh seed
-        yield url
+        yield url, process.pid
     finally:
         if process.returncode is None:
             process.terminate()
@@ -144,6 +135,18 @@ async def _wait_ready(url: str, process: asyncio.subprocess.Process, timeout: fl
     raise TimeoutError(f"inbox-projection at {url} not ready within {timeout}s")
 
 
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident memory (VmHWM), MiB."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def read_queries() -> dict[str, list[tuple[str, str]]]:
     """Name -> query parameters, against /v1/sellers/{big seller}/inbox."""
     folders = {f"folder={f}": [("folder", f)] for f in ("messages", "unread", "unreplied", "starred", "archived")}
@@ -158,6 +161,13 @@ def read_queries() -> dict[str, list[tuple[str, str]]]:
             ("folder", "unreplied"), ("min_followers", "50000"), ("category", "electronics"),
         ],
         "archived + followers <= 5k": [("folder", "archived"), ("max_followers", "5000")],
+        # selective filters, the worst cases for a read that scans
+        "starred + category pets": [("folder", "starred"), ("category", "pets")],
+        "messages + followers 1,000-1,010 (narrow)": [("folder", "messages"), ("min_followers", "1000"), ("max_followers", "1010")],
+        "unread + category toys + followers 100k-200k + GMV <= 100": [
+            ("folder", "unread"), ("category", "toys"), ("min_followers", "100000"), ("max_followers", "200000"), ("max_sales_gmv", "100"),
+        ],
+        "messages + a category no row has": [("folder", "messages"), ("category", "no-such-category")],
     }
     return {**folders, **combined}
 
@@ -209,8 +219,9 @@ async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[s
 
         for name, params in read_queries().items():
             first = await timed(name, f"{base}/inbox", [*params, ("limit", str(limit))])
-            if name == "folder=messages" and first and first.get("next_cursor"):
-                await timed("folder=messages, page 2 (cursor)", f"{base}/inbox",
+            if name in SECOND_PAGES and first and first.get("next_cursor"):
+                await timed(f"{name}, page 2 (cursor)", f"{base}/inbox",
                             [*params, ("limit", str(limit)), ("cursor", first["next_cursor"])])
         await timed("counts", f"{base}/inbox/counts", [])
+        await timed("conversation detail", f"{base}/conversations/bench-creator-{BIG_CONVERSATION}", [])
     return results

@@ -16,7 +16,6 @@ from typing import Any
 
 from im_contracts import MessageKind, Sender
 
-ROW_COLLECTION = "conversations"
 CATEGORIES = ("beauty", "fashion", "home", "electronics", "food", "sports", "toys", "pets", "books", "health")
 
 
@@ -36,8 +35,10 @@ def _domain() -> Any:
 
 
 def row_format() -> str:
-    """Changes whenever the projection's domain module does."""
-    return hashlib.sha256(inspect.getsource(_domain()).encode()).hexdigest()[:10]
+    """Changes whenever the projection's stored form (domain) or serving layout does."""
+    from services.inbox_projection import layout
+
+    return hashlib.sha256((inspect.getsource(_domain()) + inspect.getsource(layout)).encode()).hexdigest()[:10]
 
 
 def inbox_row(seller_id: str, creator_id: str, n: int, rng: random.Random, now: datetime) -> dict[str, Any]:

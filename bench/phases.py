@@ -413,15 +413,17 @@ async def measure_inbox_reads(target: Target, options: Options, run_id: str, log
         return {"status": "n/a", "reason": str(exc)}
     log(f"  inbox    seeding {plan.rows:,} rows ({plan.big_seller_rows:,} for one seller) into {plan.database} ...")
     seeded = await inbox_reads.seed(target, plan, reseed=options.reseed_inbox, log=log)
-    async with inbox_reads.inbox_service(target, plan, run_id) as url:
+    async with inbox_reads.inbox_service(target, plan, run_id) as (url, pid):
         reads = await inbox_reads.time_reads(url, options.read_budget)
+        peak_rss = inbox_reads.peak_rss_mib(pid)
+    log(f"  inbox    peak RSS of the serving inbox-projection process: {peak_rss} MiB")
     for name, value in reads.items():
         log(f"  inbox    {name:55} " + (
             f"p50 {value['p50_ms']:8.1f}  p99 {value['p99_ms']:8.1f} ms ({value['requests']} requests)" if "p50_ms" in value
             else value.get("error") or value.get("skipped")))
     return {"status": "ok", "served_by": "a separate inbox-projection process (this checkout) on the seeded prefix",
             "database": plan.database, "rows": plan.rows, "seller_conversations": plan.big_seller_rows,
-            "seed": seeded, "reads": reads}
+            "seed": seeded, "reads": reads, "peak_rss_mib": peak_rss}
 
 
 def new_run_id() -> str:

@@ -10,6 +10,7 @@ from im_contracts import InboxFolder, Label, conversation_id
 from services.common.http import ApiError, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
+from services.inbox_projection.layout import EntryQuery
 from services.inbox_projection.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -17,8 +18,6 @@ from services.inbox_projection.query import (
     InvalidInboxQuery,
     SortKey,
     counts_of,
-    counts_pipeline,
-    inbox_query,
     page_of,
 )
 from services.inbox_projection.store import InboxStore
@@ -29,6 +28,15 @@ Amount = Annotated[Decimal | None, Query(ge=0, allow_inf_nan=False)]
 
 def invalid(exc: InvalidInboxQuery) -> ApiError:
     return ApiError(422, "INVALID_REQUEST", str(exc))
+
+
+async def inbox_page(
+    store: InboxStore, seller_id: str, folder: InboxFolder, filters: InboxFilters, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """One page of the inbox as the API returns it (raises InvalidInboxQuery)."""
+    query = EntryQuery(folder, filters, SortKey.decode(cursor) if cursor else None)
+    rows, next_cursor = page_of(await store.page(seller_id, query, limit + 1), limit)
+    return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
 
 
 def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
@@ -49,16 +57,14 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
         await runtime.access.require_active(seller_id)
         filters = InboxFilters(min_followers, max_followers, tuple(category or ()), min_sales_gmv, max_sales_gmv)
         try:
-            query = inbox_query(seller_id, folder, filters, SortKey.decode(cursor) if cursor else None)
+            return await inbox_page(store, seller_id, folder, filters, limit, cursor)
         except InvalidInboxQuery as exc:
             raise invalid(exc) from exc
-        rows, next_cursor = page_of(await store.rows(query, limit + 1), limit)
-        return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
 
     @api.get("/inbox/counts")
     async def counts(seller_id: PartyId) -> dict[str, int]:
         await runtime.access.require_active(seller_id)
-        return counts_of(await store.aggregate(counts_pipeline(seller_id)))
+        return counts_of(await store.counts(seller_id))
 
     @api.get("/conversations/{creator_id}")
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:

@@ -336,7 +336,6 @@ def to_document(row: Conversation) -> dict[str, Any]:
         "archive": _flag_doc(row.archive),
         "block": _flag_doc(row.block),
         "blocked_by": _flag_doc(row.blocked_by),
-        "profile": None if profile is None else profile_document(profile),
         # derived
         "folders": [f.value for f in row.folders],
         "unread_count": row.unread_count,
@@ -345,9 +344,17 @@ def to_document(row: Conversation) -> dict[str, Any]:
         "archived": row.archived,
         "blocked": row.blocked,
         "blocked_by_creator": row.blocked_by_creator,
+        **profile_fields(profile),
+    }
+
+
+def profile_fields(profile: CreatorProfile | None) -> dict[str, Any]:
+    """A row's copy of its creator's profile, with the fields filters compare."""
+    return {
+        "profile": None if profile is None else profile_document(profile),
         "followers": None if profile is None else profile.followers,
         "main_category": None if profile is None else profile.main_category,
-        # a number, so ranges compare numerically (FerretDB v1 has no decimal128)
+        # a float, so ranges compare numerically on every engine (no decimal128)
         "sales_gmv_30d": None if profile is None else float(profile.sales_gmv_30d),
     }
 

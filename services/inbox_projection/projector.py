@@ -1,11 +1,11 @@
 """How events change inbox rows (`change_for`), applied two ways:
 
-- `Projector`, live: each row change is read-change-write under the row's
-  latch, so concurrent handlers (different topics, the creator's profile
-  updates, several instances) never lose each other's changes; a new row first
-  takes a slot in its creator's list, which profile updates walk (slots.py);
+- `Projector`, live: each row change is read-change-write with a
+  compare-and-set on the row's version, so concurrent handlers (different
+  topics, the creator's profile updates, several instances) never lose each
+  other's changes; then the serving layout follows the stored row;
 - `ProjectionFold`, for the rebuild: every event folded in memory, each row
-  written once at the end (with its slot, `InboxStore.insert_rows`).
+  written once at the end (with its layout, `InboxStore.write_fresh`).
 
 Both give the same rows because a row does not depend on the order its events
 arrive in across topics (see domain.py). Applying an event twice changes nothing.
@@ -29,7 +29,7 @@ from im_contracts import (
     conversation_id,
 )
 
-from services.inbox_projection.domain import Conversation, CreatorProfile, Flag, Stamp
+from services.inbox_projection.domain import Conversation, CreatorProfile, Flag, Stamp, from_document
 from services.inbox_projection.store import InboxStore
 
 Change = Callable[[Conversation], Conversation]
@@ -57,6 +57,10 @@ def change_for(event: ContractModel) -> Change | None:
     return None
 
 
+def _unchanged(row: Conversation) -> Conversation:
+    return row
+
+
 class Projector:
     def __init__(self, store: InboxStore) -> None:
         self.store = store
@@ -73,42 +77,38 @@ class Projector:
         return True
 
     async def _change_row(self, seller_id: str, creator_id: str, change: Change) -> None:
+        """Read, change, compare-and-set on the row's version (retried when another
+        writer came first), then bring the serving layout up to the stored row."""
         conversation = conversation_id(seller_id, creator_id)
-        async with self.store.latches.hold(conversation):
-            current = await self.store.load(conversation)
-            row = change(current or Conversation(seller_id, creator_id))
-            row = row.with_profile(await self.store.profile(creator_id))
-            if current is None:
-                # A new row enters its creator's list (slots.py) before it exists,
-                # so a profile update that lists the creator's rows after this
-                # point finds it, and one that listed them before stored its
-                # profile before the look below.
-                await self.store.ensure_slot(creator_id, conversation)
-            if row != current:
-                await self.store.save(row)
-            if current is None:
-                # A profile stored between our read and our insert was looked for
-                # by its update before this row existed: look again now that it does.
-                fresh = row.with_profile(await self.store.profile(creator_id))
-                if fresh != row:
-                    await self.store.save(fresh)
+        while True:
+            doc = await self.store.load_doc(conversation)
+            current = None if doc is None else from_document(doc)
+            row = change(current or Conversation(seller_id, creator_id)).with_profile(await self.store.profile(creator_id))
+            if row == current:
+                assert doc is not None
+                if doc["synced"] != doc["v"]:
+                    await self.store.sync(doc)  # a crash came between the row's write and its sync
+                return
+            stored = await self.store.commit(doc, row)
+            if stored is None:
+                continue
+            await self.store.sync(stored)
+            if doc is not None:
+                return
+            # A new row: a profile stored after our read was copied by its update
+            # before this row existed, so look again now that it does.
+            change = _unchanged
 
     async def _apply_profile(self, event: CreatorProfileUpdated) -> None:
-        """Keep the creator's latest profile, then copy it onto every row of the creator,
-        found through the creator's slots (`_id` reads only; a slot whose row is not
-        saved yet is skipped: that row looks for the profile after saving itself).
-        The copy runs on every (re)delivery, so a crash half-way is finished by the redelivery."""
-        incoming = CreatorProfile.from_event(event)
-        async with self.store.latches.hold(f"profile:{event.creator_id}"):
-            stored = await self.store.profile(event.creator_id)
-            if incoming.newer_than(stored):
-                await self.store.save_profile(event.creator_id, incoming)
-                stored = incoming
-        for conversation in await self.store.conversations_of(event.creator_id):
-            async with self.store.latches.hold(conversation):
-                current = await self.store.load(conversation)
-                if current is not None and (row := current.with_profile(stored)) != current:
-                    await self.store.save(row)
+        """Keep the creator's latest profile, copy it onto every row of the creator
+        (one update_many), then sync each row whose layout trails it (its entries,
+        and its chains when a band or category changed). It runs on every
+        (re)delivery, so a crash half-way is finished by the redelivery."""
+        latest = await self.store.keep_latest_profile(event.creator_id, CreatorProfile.from_event(event))
+        await self.store.copy_profile(event.creator_id, latest)
+        for doc in await self.store.rows_of_creator(event.creator_id):
+            if doc["synced"] != doc["v"]:
+                await self.store.sync(doc)
 
 
 class ProjectionFold:

@@ -1,4 +1,5 @@
-"""Inbox reads without I/O: folder and filter queries, sort order, cursors (R15, R16).
+"""Inbox reads without I/O: filters, sort order, cursors (R15, R16); how the
+serving layout answers them is layout.py.
 
 Order: newest first by `last_activity` (the delivery time of the row's latest
 message, in microseconds, which only ever grows), then `conversation_id`,
@@ -24,13 +25,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pymongo import DESCENDING
-
 from im_contracts import InboxFolder
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-SORT = [("last_activity", DESCENDING), ("_id", DESCENDING)]
 
 
 class InvalidInboxQuery(ValueError):
@@ -65,20 +63,10 @@ class SortKey:
         except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
             raise InvalidInboxQuery("cursor is not one this API returned") from exc
 
-    def after(self) -> dict[str, Any]:
-        """Rows strictly after this key in the inbox order."""
-        return {
-            "$or": [
-                {"last_activity": {"$lt": self.last_activity}},
-                {"last_activity": self.last_activity, "_id": {"$lt": self.conversation_id}},
-            ]
-        }
 
-
-def _range(field: str, low: Any, high: Any) -> dict[str, Any]:
+def _check_range(field: str, low: Any, high: Any) -> None:
     if low is not None and high is not None and low > high:
         raise InvalidInboxQuery(f"min_{field} must not exceed max_{field}")
-    return {op: value for op, value in (("$gte", low), ("$lte", high)) if value is not None}
 
 
 @dataclass(frozen=True)
@@ -91,48 +79,34 @@ class InboxFilters:
     min_sales_gmv: Decimal | None = None
     max_sales_gmv: Decimal | None = None
 
-    def to_query(self) -> dict[str, Any]:
-        query: dict[str, Any] = {}
-        if followers := _range("followers", self.min_followers, self.max_followers):
-            query["followers"] = followers
-        gmv = _range(
-            "sales_gmv",
-            None if self.min_sales_gmv is None else float(self.min_sales_gmv),
-            None if self.max_sales_gmv is None else float(self.max_sales_gmv),
+    def validate(self) -> None:
+        _check_range("followers", self.min_followers, self.max_followers)
+        _check_range("sales_gmv", self.min_sales_gmv, self.max_sales_gmv)
+
+    def gmv_range(self) -> tuple[float | None, float | None]:
+        """Sales GMV bounds as the stored number compares them."""
+        return tuple(None if v is None else float(v) for v in (self.min_sales_gmv, self.max_sales_gmv))  # type: ignore[return-value]
+
+    def admits(self, followers: int | None, category: str | None, sales_gmv: float | None) -> bool:
+        """Whether a row with these profile fields passes every filter (a missing
+        profile fails any profile filter)."""
+        low_gmv, high_gmv = self.gmv_range()
+        return (
+            _within(followers, self.min_followers, self.max_followers)
+            and _within(sales_gmv, low_gmv, high_gmv)
+            and (not self.categories or category in self.categories)
         )
-        if gmv:
-            query["sales_gmv_30d"] = gmv
-        if self.categories:
-            query["main_category"] = {"$in": sorted(set(self.categories))}
-        return query
 
 
-def folder_query(seller_id: str, folder: InboxFolder) -> dict[str, Any]:
-    return {"seller_id": seller_id, "folders": folder.value}
+def _within(value: float | None, low: float | None, high: float | None) -> bool:
+    if low is None and high is None:
+        return True
+    return value is not None and (low is None or value >= low) and (high is None or value <= high)
 
 
-def inbox_query(seller_id: str, folder: InboxFolder, filters: InboxFilters, after: SortKey | None = None) -> dict[str, Any]:
-    query = {**folder_query(seller_id, folder), **filters.to_query()}
-    if after is not None:
-        query.update(after.after())
-    return query
-
-
-def counts_pipeline(seller_id: str) -> list[dict[str, Any]]:
-    """Rows per folder of a seller in one pass (one scan on FerretDB v1 instead
-    of one per folder; the `seller_id` prefix of `inbox_by_folder` on MongoDB)."""
-    return [
-        {"$match": {"seller_id": seller_id}},
-        {"$project": {"folders": 1}},
-        {"$unwind": "$folders"},
-        {"$group": {"_id": "$folders", "rows": {"$sum": 1}}},
-    ]
-
-
-def counts_of(groups: list[dict[str, Any]]) -> dict[str, int]:
+def counts_of(counts: dict[str, int]) -> dict[str, int]:
     """Every folder's count, zero where the seller has no row."""
-    found = {group["_id"]: group["rows"] for group in groups}
-    return {folder.value: found.get(folder.value, 0) for folder in InboxFolder}
+    return {folder.value: counts.get(folder.value, 0) for folder in InboxFolder}
 
 
 def page_of(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:

@@ -10,9 +10,10 @@ offsets seen when it starts, into the database `<target-prefix>_inbox_projection
 
 The events are folded in memory with the live service's own projection code
 (`change_for`, the row and profile rules of domain.py), each partition in
-order, then every row is written once, after its slot in its creator's list
-of rows (see slots.py), so profile updates after the switch reach it. A row does not depend on how the topics
-interleave, so the result equals the live projection for the same events.
+order, then every row is written once, with the serving layout built from
+the rows (each seller's buckets and directory, layout.py). A row does not
+depend on how the topics interleave, so the result equals the live projection
+for the same events.
 Memory holds one row per conversation while it runs. Seller access
 (SellerAccessChanged) is rebuilt alongside, so the new database can serve
 reads on its own.
@@ -28,7 +29,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -40,12 +41,11 @@ from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVE
 from services.common.access import SellerAccessView
 from services.common.mongo import create_mongo_client
 from services.inbox_projection.app import InboxSettings
-from services.inbox_projection.domain import Conversation
+from services.inbox_projection.domain import to_document
 from services.inbox_projection.projector import ProjectionFold
 from services.inbox_projection.store import InboxStore
 
 SOURCE_TOPICS = (SEND_DELIVERED, INBOX_COMMANDS, MODERATION_EVENTS, DIRECTORY_EVENTS)
-WRITE_BATCH = 500
 
 
 class TargetNotEmpty(Exception):
@@ -81,10 +81,6 @@ async def partitions_of(bootstrap_servers: str) -> list[TopicPartition]:
     finally:
         await admin.close()
     return sorted(TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"])
-
-
-def batches(rows: list[Conversation], size: int) -> Iterable[list[Conversation]]:
-    return (rows[i : i + size] for i in range(0, len(rows), size))
 
 
 async def rebuild(
@@ -147,13 +143,15 @@ async def rebuild(
         rows = fold.rows()
         progress.rows_total = len(rows)
         await store.insert_profiles(fold.profiles)
-        slot_heads: dict[str, int] = {}
-        for chunk in batches(rows, WRITE_BATCH):
-            await store.insert_rows(chunk, slot_heads)
-            progress.rows_written += len(chunk)
+
+        def written(n: int) -> None:
+            nonlocal last_report
+            progress.rows_written = n
             if time.monotonic() - last_report >= report_every:
                 report(progress.describe())
                 last_report = time.monotonic()
+
+        await store.write_fresh([to_document(row) for row in rows], written)
         access = SellerAccessView(db["seller_access"])
         for change in access_changes:
             await access.apply(change)

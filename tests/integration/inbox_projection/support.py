@@ -12,6 +12,7 @@ import httpx
 
 from im_contracts import (
     CreatorProfileUpdated,
+    InboxFolder,
     MessageDelivered,
     SellerAccessChanged,
     SendMessage,
@@ -19,6 +20,9 @@ from im_contracts import (
     utcnow,
 )
 from im_contracts.topics import DIRECTORY_EVENTS, MODERATION_EVENTS, SEND_REQUESTED
+from services.inbox_projection.layout import EntryQuery, chain_id, dimensions_of, folder_bits, is_live
+from services.inbox_projection.query import InboxFilters
+from services.inbox_projection.store import InboxStore
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique
 
 T = TypeVar("T")
@@ -160,3 +164,37 @@ class InboxReader:
 
     async def wait_seq(self, creator: str, seq: int) -> dict[str, Any]:
         return await self.wait_row(creator, lambda r: r["last_message"]["seq"] >= seq)
+
+
+# --- the serving layout ----------------------------------------------------------
+
+LAYOUT_FIELDS = {"v", "synced", "placed", "stale"}
+
+
+async def assert_layout_shows_rows(db, seller: str) -> None:
+    """Each stored row of the seller has one live entry, matching it, in each of
+    its chains and no other; the counts and every folder's listing equal the rows'."""
+    store = InboxStore(db)
+    rows = await db["conversations"].find({"seller_id": seller}).to_list()
+    live: dict[tuple[str, str], dict] = {}
+    for bucket in await db["inbox_buckets"].find({"seller_id": seller}).to_list():
+        chain = bucket["_id"].rsplit("|", 1)[0]
+        for creator, entry in bucket["e"].items():
+            if is_live(entry):
+                assert (chain, creator) not in live, f"two live entries for {creator} in {chain}"
+                live[(chain, creator)] = entry
+    expected_entries = {
+        (chain_id(seller, d), r["creator_id"]): (r["last_activity"], folder_bits(r["folders"]), r["followers"])
+        for r in rows for d in dimensions_of(r)
+    }
+    shown = {key: (e["t"], e["f"], e["fo"]) for key, e in live.items()}
+    differing = {key: (shown.get(key), expected_entries.get(key)) for key in shown.keys() | expected_entries.keys() if shown.get(key) != expected_entries.get(key)}
+    assert not differing, f"layout (shown, expected) differs: {differing}"
+    unsynced = [(r["_id"], r["v"], r["synced"], r["stale"]) for r in rows if r["synced"] != r["v"] or r["stale"]]
+    assert not unsynced, f"rows whose layout trails them: {unsynced}"
+    expected_counts = {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
+    assert await store.counts(seller) == expected_counts
+    for folder in InboxFolder:
+        page = await store.page(seller, EntryQuery(folder, InboxFilters()), 1000)
+        expected = sorted((r for r in rows if folder.value in r["folders"]), key=lambda r: (r["last_activity"], r["_id"]), reverse=True)
+        assert [r["_id"] for r in page] == [r["_id"] for r in expected]

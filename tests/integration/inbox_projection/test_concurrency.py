@@ -1,8 +1,8 @@
 """Rows of one creator change concurrently — its conversations' messages and
 commands on their partitions, its profile updates on another — possibly in
-several instances. On FerretDB v1 concurrent updates of one document lose
-each other's changes, so this drives the projector concurrently against the
-real database and checks that no change was lost."""
+several instances. This drives the projector concurrently against the real
+database and checks that no change was lost, and that the serving layout
+(buckets and directories) ends up showing exactly the stored rows."""
 
 import asyncio
 from datetime import timedelta
@@ -12,20 +12,22 @@ import pytest
 
 from im_contracts import (
     ArchiveConversation,
+    InboxFolder,
     CreatorBlocked,
     CreatorProfileUpdated,
     MarkConversationRead,
     StarConversation,
     utcnow,
 )
-from services.inbox_projection.domain import Conversation, CreatorProfile, to_document
+from services.inbox_projection.domain import Conversation, CreatorProfile, from_document, to_document
+from services.inbox_projection.layout import EntryQuery
+from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.projector import Projector, change_for
 from services.inbox_projection.store import InboxStore
 from tests.harness import Suite, unique
-from tests.integration.inbox_projection.support import delivered
+from tests.integration.inbox_projection.support import LAYOUT_FIELDS, assert_layout_shows_rows, delivered
 
 pytestmark = pytest.mark.integration
-
 
 async def test_concurrent_streams_and_instances_lose_no_row_change(suite: Suite) -> None:
     db = suite.runtimes["inbox-projection"].mongo[unique("concurrency").replace("-", "_")]
@@ -73,14 +75,15 @@ async def test_concurrent_streams_and_instances_lose_no_row_change(suite: Suite)
                 expected = change_for(event)(expected)  # type: ignore[misc]
             expected = expected.with_profile(latest_profile)
             stored = await db["conversations"].find_one({"_id": f"{seller}:{creator}"})
-            assert stored == to_document(expected)
+            assert {k: v for k, v in stored.items() if k not in LAYOUT_FIELDS} == to_document(expected)
             assert (stored["last_message"]["seq"], stored["unread_count"], stored["starred"], stored["archived"], stored["blocked"], stored["followers"]) == (6, 1, True, True, True, 1007)
-        assert await db["latches"].count_documents({}) == 0
+        for seller in sellers:
+            await assert_layout_shows_rows(db, seller)
     finally:
         await suite.runtimes["inbox-projection"].mongo.drop_database(db.name)
 
 
-# --- each creator's list of rows (slots.py) ---------------------------------------
+# --- one creator's rows across sellers: profile copies ---------------------------------
 
 
 def profile_update(creator: str, followers: int, seconds: int = 0) -> CreatorProfileUpdated:
@@ -90,39 +93,34 @@ def profile_update(creator: str, followers: int, seconds: int = 0) -> CreatorPro
     )
 
 
-@pytest.fixture
-async def fresh_db(suite: Suite):
-    mongo = suite.runtimes["inbox-projection"].mongo
-    db = mongo[unique("slots").replace("-", "_")]
-    await InboxStore(db).ensure_indexes()
-    try:
-        yield db
-    finally:
-        await mongo.drop_database(db.name)
-
-
 async def followers_of_rows(db, creator: str, sellers: list[str]) -> dict[str, int | None]:
     docs = await asyncio.gather(*(db["conversations"].find_one({"_id": f"{s}:{creator}"}) for s in sellers))
     return {s: (d or {}).get("followers") for s, d in zip(sellers, docs, strict=True)}
 
 
-async def test_concurrent_first_messages_to_one_creator_each_get_a_slot_and_a_profile_update_reaches_them(fresh_db) -> None:
+async def test_concurrent_first_messages_to_one_creator_are_each_listed_and_a_profile_update_reaches_them(fresh_db) -> None:
     instances = [Projector(InboxStore(fresh_db)) for _ in range(3)]
     creator = unique("c")
-    sellers = [unique("s") for _ in range(150)]  # more than two slot batches
+    seller = unique("s")
+    sellers = [seller, *(unique("s") for _ in range(149))]
 
     await asyncio.gather(*(instances[i % 3].apply(delivered(s, creator, 1, "creator")) for i, s in enumerate(sellers)))
-
-    store = instances[0].store
-    assert sorted(await store.conversations_of(creator)) == sorted(f"{s}:{creator}" for s in sellers)
-    slots = await fresh_db["creator_rows"].find({}).to_list()
-    assert sorted(int(d["_id"].rsplit("#", 1)[1]) for d in slots) == list(range(1, len(sellers) + 1))  # contiguous, one each
-    assert await fresh_db["slotted_conversations"].count_documents({}) == len(sellers)
-    head = await fresh_db["creator_row_heads"].find_one({"_id": creator})
-    assert 1 <= head["n"] <= len(sellers)
-
     await instances[1].apply(profile_update(creator, 4321))
     assert set((await followers_of_rows(fresh_db, creator, sellers)).values()) == {4321}
+    for s in sellers[:5]:
+        await assert_layout_shows_rows(fresh_db, s)
+
+
+async def test_one_seller_s_concurrent_conversations_fill_buckets_in_order(fresh_db, monkeypatch) -> None:
+    monkeypatch.setattr("services.inbox_projection.store.BUCKET_SIZE", 7)
+    instances = [Projector(InboxStore(fresh_db)) for _ in range(2)]
+    seller = unique("s")
+    creators = [unique("c") for _ in range(60)]
+    for wave in range(0, len(creators), 4):  # writers that read one head at once may overfill it a little
+        await asyncio.gather(*(instances[i % 2].apply(delivered(seller, c, 1, "creator")) for i, c in enumerate(creators[wave : wave + 4])))
+    await asyncio.gather(*(instances[i % 2].apply(delivered(seller, c, 2, "seller")) for i, c in enumerate(creators[::3])))
+    assert await fresh_db["inbox_buckets"].count_documents({"_id": {"$regex": f"^{seller}\\|"}}) >= 60 // (7 + 3)
+    await assert_layout_shows_rows(fresh_db, seller)
 
 
 async def test_profile_updates_racing_first_messages_reach_every_row(fresh_db) -> None:
@@ -138,56 +136,60 @@ async def test_profile_updates_racing_first_messages_reach_every_row(fresh_db) -
 
     await asyncio.gather(*(instances[0].apply(delivered(s, creator, 1, "creator")) for s in sellers), profile_stream())
     assert set((await followers_of_rows(fresh_db, creator, sellers)).values()) == {104}
+    for s in sellers[:5]:
+        await assert_layout_shows_rows(fresh_db, s)
 
 
 async def test_a_profile_update_reaches_only_its_creators_rows_across_many_sellers(fresh_db) -> None:
     projector = Projector(InboxStore(fresh_db))
     creator, other = unique("c"), unique("c")
     sellers = [unique("s") for _ in range(70)]
-    for seller in sellers:  # one at a time: the head hint moves with every claim
+    for seller in sellers:
         await projector.apply(delivered(seller, creator, 1, "creator"))
     await projector.apply(delivered(sellers[0], other, 1, "creator"))
 
     await projector.apply(profile_update(creator, 77))
     assert set((await followers_of_rows(fresh_db, creator, sellers)).values()) == {77}
     assert (await followers_of_rows(fresh_db, other, sellers[:1])) == {sellers[0]: None}
-    assert await projector.store.conversations_of(other) == [f"{sellers[0]}:{other}"]
-    assert await projector.store.conversations_of(unique("nobody")) == []
+    await assert_layout_shows_rows(fresh_db, sellers[0])
 
 
-async def test_a_redelivered_first_message_keeps_its_one_slot(fresh_db) -> None:
+async def test_a_redelivered_first_message_keeps_its_one_entry(fresh_db) -> None:
     projector = Projector(InboxStore(fresh_db))
     creator, seller = unique("c"), unique("s")
     first = delivered(seller, creator, 1, "creator")
     await projector.apply(first)
     await projector.apply(first)
     await asyncio.gather(projector.apply(first), projector.apply(first))
-    assert await projector.store.conversations_of(creator) == [f"{seller}:{creator}"]
-    assert await fresh_db["creator_rows"].count_documents({}) == 1
+    assert await fresh_db["conversations"].count_documents({}) == 1
+    await assert_layout_shows_rows(fresh_db, seller)
 
     await projector.apply(profile_update(creator, 5))
     assert (await followers_of_rows(fresh_db, creator, [seller])) == {seller: 5}
+    await assert_layout_shows_rows(fresh_db, seller)
 
 
-async def test_a_crash_between_the_steps_of_a_new_row_leaves_no_row_without_a_slot(fresh_db) -> None:
+async def test_a_crash_between_a_row_s_write_and_its_sync_is_repaired_by_the_redelivery(fresh_db) -> None:
     store = InboxStore(fresh_db)
     projector = Projector(store)
-    creator = unique("c")
-    claimed_only, claimed_and_marked = unique("s"), unique("s")
-    # crashed after claiming the slot, before the marker: the redelivery claims another
-    await store.claim_slot(creator, f"{claimed_only}:{creator}")
-    # crashed after the marker, before saving the row: the redelivery claims none
-    await store.claim_slot(creator, f"{claimed_and_marked}:{creator}")
-    await fresh_db["slotted_conversations"].insert_one({"_id": f"{claimed_and_marked}:{creator}"})
+    creator, seller = unique("c"), unique("s")
+    await projector.apply(delivered(seller, creator, 1, "creator"))
+    second = delivered(seller, creator, 2, "creator")
 
-    await projector.apply(profile_update(creator, 9))  # slots without rows are skipped
-    assert await fresh_db["conversations"].count_documents({}) == 0
+    # the row's write of the second message, then a crash before its sync
+    doc = await store.load_doc(f"{seller}:{creator}")
+    assert await store.commit(doc, from_document(doc).deliver(second)) is not None
+    listed = await store.page(seller, EntryQuery(InboxFolder.MESSAGES, InboxFilters()), 10)
+    assert listed == []  # the entry trails the row: it is not shown at a place it no longer holds
 
-    await projector.apply(delivered(claimed_only, creator, 1, "creator"))
-    await projector.apply(delivered(claimed_and_marked, creator, 1, "creator"))
-    assert await fresh_db["creator_rows"].count_documents({}) == 3
-    assert await store.conversations_of(creator) == [f"{claimed_only}:{creator}", f"{claimed_and_marked}:{creator}"]
-    assert (await followers_of_rows(fresh_db, creator, [claimed_only, claimed_and_marked])) == {claimed_only: 9, claimed_and_marked: 9}
+    await projector.apply(second)  # the redelivery
+    await assert_layout_shows_rows(fresh_db, seller)
+    assert (await store.counts(seller))["unread"] == 1
 
-    await projector.apply(profile_update(creator, 10, seconds=1))
-    assert set((await followers_of_rows(fresh_db, creator, [claimed_only, claimed_and_marked])).values()) == {10}
+    # a crash after a profile copy, before its rows' sync: the redelivery syncs them
+    profile = profile_update(creator, 9)
+    await store.copy_profile(creator, CreatorProfile.from_event(profile))
+    await store.keep_latest_profile(creator, CreatorProfile.from_event(profile))
+    await projector.apply(profile)
+    await assert_layout_shows_rows(fresh_db, seller)
+    assert (await store.page(seller, EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=9)), 10))[0]["followers"] == 9

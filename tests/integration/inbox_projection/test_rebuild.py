@@ -11,6 +11,7 @@ import pytest
 
 from im_contracts import (
     ArchiveConversation,
+    InboxFolder,
     CreatorBlocked,
     MarkConversationRead,
     SellerBlocked,
@@ -20,10 +21,14 @@ from im_contracts import (
     utcnow,
 )
 from im_contracts.topics import INBOX_COMMANDS, MODERATION_EVENTS
+from services.inbox_projection.layout import EntryQuery
 from services.inbox_projection.projector import Projector
+from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.store import InboxStore
 from tests.harness import Suite, unique
 from tests.integration.inbox_projection.support import (
+    LAYOUT_FIELDS,
+    assert_layout_shows_rows,
     InboxReader,
     converse,
     delivered,
@@ -112,26 +117,36 @@ async def test_a_rebuild_from_the_topics_equals_the_live_projection(suite: Suite
     rebuilt_db = suite.runtimes["inbox-projection"].mongo[f"{target_prefix}_inbox_projection"]
     try:
         sellers = {"seller_id": {"$in": [seller, other_seller]}}
-        live_rows = await live_db["conversations"].find(sellers).sort("_id").to_list()
-        rebuilt_rows = await rebuilt_db["conversations"].find(sellers).sort("_id").to_list()
+        layout = {field: 0 for field in LAYOUT_FIELDS}  # where a row's entry sits differs by construction
+        live_rows = await live_db["conversations"].find(sellers, layout).sort("_id").to_list()
+        rebuilt_rows = await rebuilt_db["conversations"].find(sellers, layout).sort("_id").to_list()
         assert len(live_rows) == 5
         assert rebuilt_rows == live_rows
         creators = {"_id": {"$in": [shared, blocked]}}
         assert await rebuilt_db["creator_profiles"].find(creators).sort("_id").to_list() == await live_db["creator_profiles"].find(creators).sort("_id").to_list()
         assert await rebuilt_db["seller_access"].find_one({"_id": other_seller}) == await live_db["seller_access"].find_one({"_id": other_seller})
 
-        # The rebuilt rows hold slots in their creators' lists, so profile updates
-        # after the switch reach them, and new rows are numbered after them.
-        rebuilt = Projector(InboxStore(rebuilt_db))
-        assert sorted(await rebuilt.store.conversations_of(shared)) == sorted([f"{seller}:{shared}", f"{other_seller}:{shared}"])
-        assert await rebuilt.store.conversations_of(plain) == [f"{seller}:{plain}"]
-        assert await rebuilt_db["creator_row_heads"].find_one({"_id": shared}) == {"_id": shared, "n": 2}
+        # The rebuilt layout serves the same listings and counts as the live one.
+        live_store, rebuilt_store = InboxStore(live_db), InboxStore(rebuilt_db)
+        for seller_id in (seller, other_seller):
+            assert await rebuilt_store.counts(seller_id) == await live_store.counts(seller_id)
+            for folder in InboxFolder:
+                query = EntryQuery(folder, InboxFilters())
+                listed = [r["_id"] for r in await rebuilt_store.page(seller_id, query, 100)]
+                assert listed == [r["_id"] for r in await live_store.page(seller_id, query, 100)]
+        await assert_layout_shows_rows(rebuilt_db, seller)
+
+        # After the switch, profile updates reach the rebuilt rows and new rows
+        # and new activity enter the layout after them.
+        rebuilt = Projector(rebuilt_store)
         late_seller = unique("s")
         await rebuilt.apply(delivered(late_seller, shared, 1, "creator"))
-        assert await rebuilt_db["creator_rows"].find_one({"_id": f"{shared}#3"}) == {"_id": f"{shared}#3", "conversation_id": f"{late_seller}:{shared}"}
+        await rebuilt.apply(delivered(seller, plain, 4, "creator"))
         await rebuilt.apply(profile_event(shared, followers=123456, occurred_at=utcnow() + timedelta(minutes=1)))
         for seller_id in (seller, other_seller, late_seller):
             assert (await rebuilt_db["conversations"].find_one({"_id": f"{seller_id}:{shared}"}))["followers"] == 123456
+            await assert_layout_shows_rows(rebuilt_db, seller_id)
+        assert [r["creator_id"] for r in await rebuilt_store.page(seller, EntryQuery(InboxFolder.MESSAGES, InboxFilters()), 1)] == [plain]
     finally:
         await suite.runtimes["inbox-projection"].mongo.drop_database(rebuilt_db.name)
 

@@ -1,0 +1,165 @@
+"""The serving layout's reads against a brute-force sort and filter (layout.py)."""
+
+import asyncio
+import random
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from im_contracts import InboxFolder
+from services.inbox_projection.layout import (
+    EntryQuery,
+    band,
+    chain_options,
+    cheapest_slots,
+    contributions,
+    counter_deltas,
+    folder_counts,
+    fresh_layout,
+    read_page,
+    tombstone,
+)
+from services.inbox_projection.query import InboxFilters, SortKey
+
+CATEGORIES = ("beauty", "home", "toys", "pets")
+FOLDER_SETS = (["messages"], ["messages", "unread"], ["messages", "unread", "unreplied"], ["starred", "archived"], ["archived"], ["messages", "starred"])
+
+
+def row(seller: str, n: int, rng: random.Random) -> dict:
+    profiled = rng.random() < 0.9
+    return {
+        "_id": f"{seller}:c{n}", "seller_id": seller, "creator_id": f"c{n}",
+        "last_activity": rng.randrange(50),  # many ties: the conversation id breaks them
+        "folders": rng.choice(FOLDER_SETS),
+        "followers": rng.choice([0, 1, 7, 100, 1000, 65_000]) if profiled else None,
+        "main_category": rng.choice(CATEGORIES) if profiled else None,
+        "sales_gmv_30d": rng.choice([0.0, 0.5, 12.25, 999.99]) if profiled else None,
+    }
+
+
+def brute_force(rows: list[dict], query: EntryQuery) -> list[str]:
+    keep = [r for r in rows if query.folder.value in r["folders"] and query.filters.admits(r["followers"], r["main_category"], r["sales_gmv_30d"])]
+    return [r["_id"] for r in sorted(keep, key=lambda r: (r["last_activity"], r["_id"]), reverse=True)]
+
+
+def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: int, size: int, *, overlap: bool) -> tuple[list[str], int]:
+    docs = [dict(r) for r in rows]
+    buckets, directories = fresh_layout(docs, size)
+    if overlap:  # buckets as live writes leave them: time ranges that overlap
+        for directory in directories:
+            for slot in directory["s"].values():
+                slot["hi"] += 7
+    by_id = {b["_id"]: b for b in buckets}
+    dirs = {d["_id"]: d for d in directories}
+    rows_by_id = {d["_id"]: d for d in docs}
+    reads = 0
+
+    async def read_buckets(keys: list[str]) -> list[dict]:
+        nonlocal reads
+        reads += 1
+        return [by_id[k] for k in keys]
+
+    async def read_rows(ids: list[str]) -> list[dict]:
+        return [rows_by_id[i] for i in ids if i in rows_by_id]
+
+    async def all_pages() -> list[str]:
+        found: list[str] = []
+        after = None
+        while True:
+            query = EntryQuery(folder, filters, after)
+            slots = cheapest_slots(chain_options("s1", query), dirs, query)
+            page = await read_page(slots, query, limit + 1, read_buckets, read_rows)
+            found += [r["_id"] for r in page[:limit]]
+            if len(page) <= limit:
+                return found
+            after = SortKey.of(page[limit - 1])
+
+    return asyncio.run(all_pages()), reads
+
+
+FILTERS = st.sampled_from(
+    [
+        InboxFilters(),
+        InboxFilters(categories=("beauty",)),
+        InboxFilters(categories=("home", "pets")),
+        InboxFilters(min_followers=100, max_followers=1000),
+        InboxFilters(min_followers=2, max_followers=6),  # inside one band, matching nothing
+        InboxFilters(max_sales_gmv=Decimal("12.25")),
+        InboxFilters(min_sales_gmv=Decimal("0.5"), categories=("toys",), min_followers=1),
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    count=st.integers(0, 120), seed=st.integers(0, 10_000), folder=st.sampled_from(list(InboxFolder)), filters=FILTERS,
+    limit=st.integers(1, 9), size=st.integers(1, 12), overlap=st.booleans(),
+)
+def test_pages_through_the_layout_equal_a_sort_and_filter(count, seed, folder, filters, limit, size, overlap) -> None:
+    rng = random.Random(seed)
+    rows = [row("s1", n, rng) for n in range(count)]
+    found, _ = paged(rows, folder, filters, limit, size, overlap=overlap)
+    assert found == brute_force(rows, EntryQuery(folder, filters))
+
+
+def test_a_filter_no_bucket_can_match_reads_no_bucket() -> None:
+    rng = random.Random(3)
+    rows = [row("s1", n, rng) for n in range(400)]
+    _, reads = paged(rows, InboxFolder.MESSAGES, InboxFilters(categories=("absent",)), 20, 10, overlap=False)
+    assert reads == 0
+    _, reads = paged(rows, InboxFolder.MESSAGES, InboxFilters(min_followers=10**12), 20, 10, overlap=False)
+    assert reads == 0
+
+
+def test_an_unfiltered_page_reads_its_buckets_in_one_round_trip() -> None:
+    rng = random.Random(4)
+    rows = [dict(row("s1", n, rng), folders=["messages"]) for n in range(400)]
+    docs = [dict(r) for r in rows]
+    buckets, directories = fresh_layout(docs, 10)
+    batches = []
+
+    async def read_buckets(keys: list[str]) -> list[dict]:
+        batches.append(keys)
+        return [b for b in buckets if b["_id"] in keys]
+
+    async def read_rows(ids: list[str]) -> list[dict]:
+        return [d for d in docs if d["_id"] in ids]
+
+    query = EntryQuery(InboxFolder.MESSAGES, InboxFilters())
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    page = asyncio.run(read_page(slots, query, 21, read_buckets, read_rows))
+    assert len(page) == 21 and len(batches) == 1 and len(batches[0]) == 3
+
+
+def test_a_narrow_followers_range_reads_only_its_band_s_chain() -> None:
+    rng = random.Random(6)
+    rows = [dict(r, followers=rng.choice([1000, 2**20])) for n in range(300) if (r := dict(row("s1", n, rng), folders=["messages"]))["followers"] is not None]
+    rows[7]["followers"] = 1001
+    _, directories = fresh_layout([dict(r) for r in rows], 10)
+    query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=1000, max_followers=1010))
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    assert {key.split("|")[0] for key, _ in slots} == {f"s1/f{band(1000)}"}
+    assert sum(slot["h"]["messages"]["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
+    found, _ = paged(rows, InboxFolder.MESSAGES, query.filters, 5, 10, overlap=False)
+    assert found == brute_force(rows, query)
+
+
+def test_counters_follow_entries_and_counts_sum_them() -> None:
+    entry = {"v": 1, "t": 5, "f": 0b11, "fo": 1000, "c": "home", "g": 3.5}
+    assert set(contributions(entry)) == {
+        "h.messages.n", "h.unread.n", f"h.messages.f{band(1000)}", f"h.unread.f{band(1000)}", f"h.messages.g{band(3.5)}",
+        f"h.unread.g{band(3.5)}", *(p for p in contributions(entry) if ".c" in p),
+    }
+    assert counter_deltas(entry, entry) == {}
+    assert all(d == -1 for d in counter_deltas(entry, tombstone(2)).values())
+    rng = random.Random(5)
+    rows = [row("s1", n, rng) for n in range(50)]
+    _, directories = fresh_layout(rows, 7)
+    assert folder_counts(next(d for d in directories if d["_id"] == "s1")) == {f.value: sum(f.value in r["folders"] for r in rows) for f in InboxFolder}
+    assert folder_counts(None) == dict.fromkeys((f.value for f in InboxFolder), 0)
+
+
+def test_bands_are_powers_of_two_and_capped() -> None:
+    assert [band(v) for v in (0, 1, 2, 3, 4, 1023, 1024)] == [0, 1, 2, 2, 3, 10, 11]
+    assert band(2**80) == 61 and band(0.99) == 0
