@@ -2,9 +2,9 @@
 and the 403 for revoked sellers (DESIGN §5)."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
@@ -13,9 +13,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
+from services.common.metrics import ServiceMetrics
+from services.common.settings import ServiceSettings
 
-if TYPE_CHECKING:
-    from services.common.runtime import ServiceRuntime
+
+class HttpService(Protocol):
+    """What the HTTP app needs of its service (the ServiceRuntime)."""
+
+    settings: ServiceSettings
+    metrics: ServiceMetrics
+    stopping: bool
+    on_fatal: Callable[[str], None]
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def readiness(self) -> dict[str, dict[str, Any]]: ...
 
 
 # Seller and creator ids in paths, validated like the contract's ids (422 otherwise).
@@ -40,7 +52,7 @@ def _error(status_code: int, error: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
 
 
-def create_http_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter]) -> FastAPI:
+def create_http_app(runtime: HttpService, routers: Sequence[APIRouter]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         # Started in the background: uvicorn opens its port only once the
