@@ -133,10 +133,14 @@ class ServiceRuntime:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_seconds)
 
-    async def start(self) -> None:
-        self.stopping = False
+    async def prepare(self) -> None:
+        """The startup steps (indexes), waiting out outages; start() runs them first."""
         for step in self._startup:
             await self.wait_out(step)
+
+    async def start(self) -> None:
+        self.stopping = False
+        await self.prepare()
         await self.wait_out(self.broker.start)
         self.health.mark_recovered()
         self._lag_task = asyncio.create_task(self._refresh_lag())
