@@ -6,10 +6,12 @@ from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Protocol
 
+from annotated_types import Interval
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import condecimal
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
@@ -32,6 +34,13 @@ class HttpService(Protocol):
 
 # Seller and creator ids in paths, validated like the contract's ids (422 otherwise).
 PartyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+# Numbers in query parameters, bounded to what the database holds and the
+# contracts carry, so "1e400", "NaN" or 30 digits answer 422 instead of
+# overflowing (to infinity, or past 64 bits) further down. Routes add their own
+# bounds with Query(ge=…, le=…).
+Int64 = Annotated[int, Interval(ge=-(2**63), lt=2**63)]
+FiniteDecimal = condecimal(allow_inf_nan=False, max_digits=24, decimal_places=6)  # up to 10^18: far past any GMV
 
 
 class ApiError(Exception):

@@ -3,7 +3,7 @@ as exactly one of handled or dead-lettered, no exception escapes and nothing
 is redelivered (I3). Each service's real decoders, validation, handlers and
 stores run on FastStream's in-memory broker against the real database.
 
-Budget: IM_FUZZ_EXAMPLES examples per consumed topic and service (default 60,
+Budget: IM_FUZZ_EXAMPLES examples per consumed topic and service (default 25,
 about a minute in all); `IM_FUZZ_EXAMPLES=2000 make test …` for a long run."""
 
 import os
@@ -26,7 +26,7 @@ from tests.infra import Infra
 pytestmark = pytest.mark.integration
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("IM_FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("IM_FUZZ_EXAMPLES", "25")),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
