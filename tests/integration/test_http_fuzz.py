@@ -19,7 +19,8 @@ from schemathesis import GenerationMode
 from services.registry import SERVICES
 from tests.harness import Suite
 
-pytestmark = pytest.mark.integration
+# schemathesis's own strategies use the random module, which hypothesis warns about on every example.
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")]
 
 EXAMPLES_PER_OPERATION = 12
 HOSTILE_NUMBERS = ["1e400", "-1e400", "NaN", "Infinity", "-Infinity", "99999999999999999999999999", "-1", "1.5e", "abc", ""]
