@@ -73,6 +73,12 @@ Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_rfc3339)]
 # --- amounts -----------------------------------------------------------------
 
 
+# Bounds that keep a decimal's plain notation short: "1e-999999999" is a valid
+# Decimal whose plain notation is a billion characters long.
+MAX_DECIMAL_DIGITS = 40
+MAX_DECIMAL_PLACES = 12
+
+
 def _money_to_json(value: Decimal) -> str:
     """Plain notation with at least cents: 1234.5 → "1234.50", 1E+3 → "1000.00"."""
     whole, _, fraction = format(value.copy_abs(), "f").partition(".")  # money is ≥ 0; drops "-0"
@@ -85,7 +91,7 @@ def _decimal_to_json(value: Decimal) -> str:
 
 Money = Annotated[
     Decimal,
-    Field(ge=0, allow_inf_nan=False),
+    Field(ge=0, allow_inf_nan=False, max_digits=MAX_DECIMAL_DIGITS, decimal_places=MAX_DECIMAL_PLACES),
     PlainSerializer(_money_to_json, return_type=str, when_used="json"),
     WithJsonSchema(
         {
@@ -96,7 +102,7 @@ Money = Annotated[
 ]
 Rate = Annotated[
     Decimal,
-    Field(ge=0, le=1, allow_inf_nan=False),
+    Field(ge=0, le=1, allow_inf_nan=False, max_digits=MAX_DECIMAL_DIGITS, decimal_places=MAX_DECIMAL_PLACES),
     PlainSerializer(_decimal_to_json, return_type=str, when_used="json"),
     WithJsonSchema(
         {

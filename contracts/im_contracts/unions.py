@@ -160,7 +160,7 @@ def _best_effort_body(raw: bytes | str | dict[str, Any]) -> dict[str, Any] | Non
         return raw
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser recurses
         return None
     return body if isinstance(body, dict) else None
 

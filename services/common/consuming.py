@@ -1,15 +1,17 @@
-"""How every subscriber consumes: JSON decoding with a size limit, logging
-context per message, retries of transient failures, dead letters for the rest.
+"""How every subscriber consumes: bounded JSON decoding (services.common.jsonbody),
+logging context per message, retries of transient failures, dead letters for
+the rest, whatever the exception.
 
 Offsets are committed only after the handler returns (AckPolicy.NACK_ON_ERROR
 with auto-commit off), so a crash anywhere before that redelivers the message
 and the idempotent handlers replay their stored decisions (I2, I4).
 """
 
-import json
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from contextvars import ContextVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from faststream import BaseMiddleware
@@ -18,10 +20,14 @@ from pydantic import ValidationError
 
 from services.common.deadletter import dead_letter_for
 from services.common.errors import PermanentMessageError, is_broken_producer, is_transient
+from services.common.health import Health, RecordTracker
+from services.common.jsonbody import parse_json_object
 from services.common.logging import get_logger
+from services.common.metrics import ServiceMetrics
+from services.common.outbox import Publisher
+from services.common.settings import ServiceSettings
 
-if TYPE_CHECKING:
-    from services.common.runtime import ServiceRuntime
+T = TypeVar("T")
 
 log = get_logger("im.consumer")
 
@@ -29,21 +35,19 @@ log = get_logger("im.consumer")
 InvalidInputHook = Callable[[str, dict[str, Any], str, str | None], Awaitable[None]]
 
 
+# The body the decoder parsed, for the dead-letter path: it never parses again.
+_decoded_body: ContextVar[dict[str, Any] | None] = ContextVar("decoded_body", default=None)
+MAX_ERROR_LENGTH = 4000
+
+
 def json_object_decoder(max_bytes: int) -> Callable[[StreamMessage[Any]], Awaitable[Any]]:
     """Decode a body as a JSON object whatever its content-type header says:
     upstream producers are not FastStream and may send no header at all."""
 
     async def decode(msg: StreamMessage[Any]) -> Any:
-        body: bytes = msg.body
-        if len(body) > max_bytes:
-            raise PermanentMessageError(f"body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
-        try:
-            value = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PermanentMessageError(f"body is not JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise PermanentMessageError(f"body is JSON {type(value).__name__}, not an object")
-        structlog.contextvars.bind_contextvars(command_id=value.get("command_id"), message_type=_type_label(value))
+        value = parse_json_object(msg.body, max_bytes=max_bytes)
+        _decoded_body.set(value)
+        structlog.contextvars.bind_contextvars(command_id=readable_command_id(value), message_type=_type_label(value))
         if not msg.raw_message.key:
             # Without the key the record sits on an arbitrary partition, out of
             # order with its conversation, seller or creator (DESIGN §3).
@@ -59,26 +63,38 @@ def _type_label(body: dict[str, Any]) -> str:
     return kind if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 64 else "unknown"
 
 
-def _readable_command_id(body: bytes) -> tuple[dict[str, Any] | None, str | None]:
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(value, dict):
-        return None, None
-    command_id = value.get("command_id")
-    if isinstance(command_id, str) and 1 <= len(command_id) <= 128:
-        return value, command_id
-    return value, None
+def readable_command_id(body: dict[str, Any]) -> str | None:
+    command_id = body.get("command_id")
+    return command_id if isinstance(command_id, str) and 1 <= len(command_id) <= 128 else None
 
 
 def describe(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        return f"schema violation: {exc.errors(include_url=False, include_input=False)}"
-    return f"{type(exc).__name__}: {exc}"
+    """The error of a dead letter, bounded; never raises, whatever the exception."""
+    try:
+        if isinstance(exc, ValidationError):
+            text = f"schema violation: {exc.errors(include_url=False, include_input=False, include_context=False)}"
+        else:
+            text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # an exception whose str() fails is still the message's error
+        text = f"{type(exc).__name__} (not printable)"
+    return text[:MAX_ERROR_LENGTH]
 
 
-def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
+class ConsumingRuntime(Protocol):
+    """What the consumer middleware needs of its service (the ServiceRuntime)."""
+
+    settings: ServiceSettings
+    metrics: ServiceMetrics
+    health: Health
+    records: RecordTracker
+    publisher: Publisher
+    stopping: bool
+    invalid_input_hooks: dict[str, InvalidInputHook]
+
+    def wait_out(self, operation: Callable[[], Awaitable[T]], topic: str | None = None) -> Awaitable[T]: ...
+
+
+def consumer_middleware(runtime: ConsumingRuntime) -> type[BaseMiddleware]:
     settings = runtime.settings
 
     class ResilientConsumer(BaseMiddleware):
@@ -92,10 +108,15 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
                 offset=record.offset,
                 correlation_id=msg.correlation_id,
             )
+            _decoded_body.set(None)
+            consumer = getattr(msg, "consumer", None)
+            if runtime.records.started(consumer, record.topic, record.partition, record.offset):
+                runtime.metrics.redeliveries.labels(record.topic).inc()
             started = time.perf_counter()
             result = "error"
             try:
                 result = await self._handle_with_retries(call_next, msg, record)
+                runtime.records.finished(consumer, record.topic, record.partition, record.offset)
             finally:
                 elapsed = time.perf_counter() - started
                 message_type = structlog.contextvars.get_contextvars().get("message_type", "unreadable")
@@ -109,30 +130,57 @@ def consumer_middleware(runtime: "ServiceRuntime") -> type[BaseMiddleware]:
         async def _handle_with_retries(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any], record: Any) -> str:
             """Handle the record, waiting out outages; return its result label ("ok"
             or "dead_letter"). Raises, leaving it uncommitted, when the outage
-            outlasts the service (shutting down) or the producer broke."""
+            outlasts the service (shutting down) or the producer broke: any
+            other exception, from decoding, validation or the handler, is the
+            message's fault."""
             try:
                 await runtime.wait_out(lambda: call_next(msg), topic=record.topic)
+                result = "ok"
             except Exception as exc:
                 if is_transient(exc) or is_broken_producer(exc):
                     raise  # not the message's fault
                 await self._dead_letter(msg, record, exc)
-                return "dead_letter"
+                result = "dead_letter"
             runtime.health.mark_recovered()
-            return "ok"
+            return result
 
         async def _dead_letter(self, msg: StreamMessage[Any], record: Any, exc: BaseException) -> None:
+            """Publish the record to im.dlq with what was read of it (never parsed
+            again), then let the topic's invalid-input hook answer the command."""
             error = describe(exc)
             log.error("dead-lettering message", error=error)
             runtime.metrics.dead_letters.labels(record.topic).inc()
+            body = _decoded_body.get()
+            command_id = None if body is None else readable_command_id(body)
+            await self._publish_letter(msg, record, error, command_id)
             hook = runtime.invalid_input_hooks.get(record.topic)
-            body, command_id = (
-                _readable_command_id(record.value or b"")
-                if len(record.value or b"") <= settings.max_message_bytes
-                else (None, None)
-            )
-            letter = dead_letter_for(service=settings.service_name, record=record, error=error, command_id=command_id)
-            await runtime.wait_out(lambda: runtime.publisher.send([letter], msg.correlation_id))
             if hook is not None and body is not None and command_id is not None:
-                await runtime.wait_out(lambda: hook(command_id, body, error, msg.correlation_id))
+                try:
+                    await runtime.wait_out(lambda: hook(command_id, body, error, msg.correlation_id))
+                except Exception as hook_exc:
+                    if is_transient(hook_exc) or is_broken_producer(hook_exc):
+                        raise
+                    # The letter is out: the record is dealt with, only the answer to its sender is missing.
+                    runtime.metrics.dead_letter_failures.labels(record.topic, "invalid_input_hook").inc()
+                    log.error("invalid-input hook failed", error=describe(hook_exc))
+
+        async def _publish_letter(self, msg: StreamMessage[Any], record: Any, error: str, command_id: str | None) -> None:
+            """Outages are waited out; any other failure is ours, not the message's:
+            say so (log, metric, /readyz) and try again with backoff, never in a hot loop."""
+            backoff = settings.retry_initial_backoff_seconds
+            while True:
+                try:
+                    letter = dead_letter_for(service=settings.service_name, record=record, error=error, command_id=command_id)
+                    await runtime.wait_out(lambda: runtime.publisher.send([letter], msg.correlation_id))
+                    return
+                except Exception as exc:
+                    if runtime.stopping or is_transient(exc) or is_broken_producer(exc):
+                        raise
+                    reason = f"cannot dead-letter {record.topic} partition {record.partition} offset {record.offset}: {describe(exc)}"
+                    runtime.health.mark_degraded(reason)
+                    runtime.metrics.dead_letter_failures.labels(record.topic, "publish").inc()
+                    log.critical("cannot dead-letter message; retrying", error=reason, backoff=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, settings.retry_max_backoff_seconds)
 
     return ResilientConsumer

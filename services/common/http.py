@@ -2,24 +2,45 @@
 and the 403 for revoked sellers (DESIGN §5)."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Protocol
 
+from annotated_types import Interval
 from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import condecimal
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
+from services.common.metrics import ServiceMetrics
+from services.common.settings import ServiceSettings
 
-if TYPE_CHECKING:
-    from services.common.runtime import ServiceRuntime
+
+class HttpService(Protocol):
+    """What the HTTP app needs of its service (the ServiceRuntime)."""
+
+    settings: ServiceSettings
+    metrics: ServiceMetrics
+    stopping: bool
+    on_fatal: Callable[[str], None]
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def readiness(self) -> dict[str, dict[str, Any]]: ...
 
 
 # Seller and creator ids in paths, validated like the contract's ids (422 otherwise).
 PartyId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+# Numbers in query parameters, bounded to what the database holds and the
+# contracts carry, so "1e400", "NaN" or 30 digits answer 422 instead of
+# overflowing (to infinity, or past 64 bits) further down. Routes add their own
+# bounds with Query(ge=…, le=…).
+Int64 = Annotated[int, Interval(ge=-(2**63), lt=2**63)]
+FiniteDecimal = condecimal(allow_inf_nan=False, max_digits=24, decimal_places=6)  # up to 10^18: far past any GMV
 
 
 class ApiError(Exception):
@@ -40,7 +61,7 @@ def _error(status_code: int, error: str, detail: Any) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status_code)
 
 
-def create_http_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter]) -> FastAPI:
+def create_http_app(runtime: HttpService, routers: Sequence[APIRouter]) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         # Started in the background: uvicorn opens its port only once the

@@ -31,6 +31,19 @@ class ServiceMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.redeliveries = Counter(
+            "im_redeliveries_total",
+            "Records this process was handed again (same consumer, partition and offset, or an earlier one).",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.dead_letter_failures = Counter(
+            "im_dead_letter_failures_total",
+            "Dead letters that failed for a non-transient reason, by stage (publish: retried with backoff; "
+            "invalid_input_hook: the letter is out, the answer to the sender is not).",
+            ["topic", "stage"],
+            registry=self.registry,
+        )
         self.handler_seconds = Histogram(
             "im_handler_seconds",
             "Time to handle one message, retries included.",

@@ -22,6 +22,7 @@ from im_contracts.topics import MODERATION_EVENTS
 from services.common.access import SellerAccessView
 from services.common.consuming import InvalidInputHook, consumer_middleware, json_object_decoder
 from services.common.errors import is_broken_producer, is_transient
+from services.common.health import Health, RecordTracker
 from services.common.http import create_http_app
 from services.common.idempotency import DecisionStore
 from services.common.logging import configure_logging, get_logger
@@ -34,25 +35,13 @@ T = TypeVar("T")
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # room for a dead letter carrying a 1 MiB body as base64
 
 
-class Health:
-    """The last transient failure seen while consuming, for /readyz."""
-
-    def __init__(self) -> None:
-        self.degraded_reason: str | None = None
-
-    def mark_degraded(self, reason: str) -> None:
-        self.degraded_reason = reason
-
-    def mark_recovered(self) -> None:
-        self.degraded_reason = None
-
-
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.log = get_logger(f"im.{settings.service_name}")
         self.metrics = ServiceMetrics()
         self.health = Health()
+        self.records = RecordTracker(settings.stuck_record_seconds)
         self.stopping = False
         self.mongo = create_mongo_client(settings)
         self.db = self.mongo[settings.database_name]
@@ -144,10 +133,14 @@ class ServiceRuntime:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.retry_max_backoff_seconds)
 
-    async def start(self) -> None:
-        self.stopping = False
+    async def prepare(self) -> None:
+        """The startup steps (indexes), waiting out outages; start() runs them first."""
         for step in self._startup:
             await self.wait_out(step)
+
+    async def start(self) -> None:
+        self.stopping = False
+        await self.prepare()
         await self.wait_out(self.broker.start)
         self.health.mark_recovered()
         self._lag_task = asyncio.create_task(self._refresh_lag())
@@ -215,6 +208,8 @@ class ServiceRuntime:
         running = [bool(consumers_of(sub)) and sub.running for sub in self.broker.subscribers]
         checks["consumers"] = {"ok": bool(running) and all(running), "running": sum(running), "total": len(running)}
         checks["processing"] = {"ok": self.health.degraded_reason is None, "error": self.health.degraded_reason}
+        stuck = self.records.stuck()
+        checks["records"] = {"ok": not stuck, "stuck": stuck}
         return checks
 
 

@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
     # Transient failures (broker or database away) are retried with capped backoff.
     retry_initial_backoff_seconds: float = 0.1
     retry_max_backoff_seconds: float = 5.0
+    # A record unfinished for longer than this (a handler stuck, a record
+    # redelivered again and again) makes /readyz fail, naming it.
+    stuck_record_seconds: float = Field(60.0, gt=0)
     producer_linger_ms: int = 1
     # Long enough that a batch outlives a broker restart instead of expiring
     # (an expired batch breaks the idempotent producer's sequence for good).

@@ -1,13 +1,12 @@
 """GET /v1/sellers/{seller_id}/inbox, /inbox/counts and /conversations/{creator_id} (DESIGN §5)."""
 
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from im_contracts import InboxFolder, Label, conversation_id
 
-from services.common.http import ApiError, PartyId, not_found
+from services.common.http import ApiError, FiniteDecimal, Int64, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
 from services.inbox_projection.layout import EntryQuery
@@ -22,8 +21,8 @@ from services.inbox_projection.query import (
 )
 from services.inbox_projection.store import InboxStore
 
-Count = Annotated[int | None, Query(ge=0, lt=2**63)]  # the database's integers are 64-bit
-Amount = Annotated[Decimal | None, Query(ge=0, allow_inf_nan=False)]
+Count = Annotated[Int64 | None, Query(ge=0)]
+Amount = Annotated[FiniteDecimal | None, Query(ge=0)]
 
 
 def invalid(exc: InvalidInboxQuery) -> ApiError:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from im_contracts import conversation_id
 
-from services.common.http import PartyId
+from services.common.http import Int64, PartyId
 from services.common.runtime import ServiceRuntime
 from services.messaging.domain import delivered_fields
 from services.messaging.store import MessageStore
@@ -19,7 +19,7 @@ def router(runtime: ServiceRuntime, store: MessageStore) -> APIRouter:
     async def messages(
         seller_id: PartyId,
         creator_id: PartyId,
-        before_seq: Annotated[int | None, Query(ge=1)] = None,
+        before_seq: Annotated[Int64 | None, Query(ge=1)] = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict:
         await runtime.access.require_active(seller_id)

@@ -3,6 +3,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
 from im_contracts import SellerGmvUpdated, encode, parse, topics
 from im_contracts.schema import render_schemas
@@ -60,3 +61,10 @@ def test_written_amounts_match_the_published_schema_pattern():
     for amount in ["0", "0.1", "1234.5", "1E+7", "0.125"]:
         written = json.loads(encode(with_changes(EXAMPLES["SellerGmvUpdated"], gmv_30d=Decimal(amount))))["gmv_30d"]
         assert re.fullmatch(pattern, written), written
+
+
+@pytest.mark.parametrize("amount", ["1e-999999999", "1e999999999", "1E+400", "0." + "0" * 20 + "1"])
+def test_an_amount_whose_plain_notation_would_be_huge_is_refused(amount: str) -> None:
+    """Found while building the consumer fuzz: "1e-999999999" validated, and its plain notation is a billion characters."""
+    with pytest.raises(ValidationError):
+        SellerGmvUpdated.model_validate({**wire_body("SellerGmvUpdated"), "gmv_30d": amount})
