@@ -5,7 +5,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/contracts
 LOCAL := deploy/local
 PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
 
-.PHONY: help install infra run stop status test test-unit chaos lag bench docs clean
+.PHONY: help install infra run stop status token test test-unit chaos lag bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ run: infra  ## provision everything and run the five services under supervision
 stop:  ## stop the services and the local infrastructure
 	@bash $(LOCAL)/services.sh stop
 	@bash $(LOCAL)/infra.sh stop
+
+token: install  ## print a token for the dev instance's HTTP reads: make token ROLE=seller SUB=s1 [TTL=3600]
+	@[ -n "$(ROLE)" ] && [ -n "$(SUB)" ] || { echo "usage: make token ROLE=seller|creator|ops SUB=<id> [TTL=<seconds>]" >&2; exit 2; }
+	@$(PY) -m services.common.tokens mint "$${SCIM_DATA:-$(CURDIR)/.data}/dev/auth" --role "$(ROLE)" --sub "$(SUB)" --ttl "$(or $(TTL),3600)"
 
 status:  ## show what is running and where
 	@bash $(LOCAL)/infra.sh status

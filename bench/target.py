@@ -15,6 +15,8 @@ from aiokafka.errors import KafkaError
 
 from im_contracts.topics import ALL_TOPICS, SEND_ADMITTED, SEND_REQUESTED, SEND_SCREENED
 
+from services.common import tokens
+from services.common.auth import Role
 from services.common.lag import group_lags, lag_by_group
 from services.registry import SERVICES, runtime_factory
 
@@ -48,6 +50,15 @@ class Target:
             instance=env.get("SCIM_INSTANCE", "dev"),
             env=dict(env),
         )
+
+    @property
+    def auth_dir(self) -> Path:
+        """The instance's token signing key and JWKS (`make run` made them)."""
+        return Path(self.env.get("SCIM_DATA") or REPO_ROOT / ".data") / self.instance / "auth"
+
+    def auth_headers(self, ttl: int = 6 * 3600) -> dict[str, str]:
+        """An ops token of the instance for the services' /v1 reads."""
+        return {"Authorization": f"Bearer {tokens.mint(self.auth_dir, Role.OPS, 'bench', ttl)}"}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port_base + SERVICE_OFFSETS[service]}"

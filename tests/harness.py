@@ -4,10 +4,12 @@ database prefix and consumer groups; an observer records every public topic."""
 
 import asyncio
 import json
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +17,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from im_contracts import ContractModel, kafka_key, parse
 from im_contracts.topics import ALL_TOPICS
+from services.common import tokens
+from services.common.auth import Role
 from services.common.runtime import ServiceRuntime
 from services.registry import SERVICES, runtime_factory
 
 DEFAULT_TIMEOUT = 30.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def local_auth_dir(instance: str | None = None) -> Path:
+    """Where a local instance keeps its signing key and JWKS (created on first use)."""
+    root = Path(os.environ.get("SCIM_DATA") or REPO_ROOT / ".data")
+    directory = root / (instance or os.environ.get("SCIM_INSTANCE", "test")) / "auth"
+    tokens.init(directory)
+    return directory
 
 
 @dataclass
@@ -135,6 +148,7 @@ class Suite:
     kafka: str
     mongodb_uri: str
     prefix: str
+    auth_dir: Path = field(default_factory=local_auth_dir)
     runtimes: dict[str, ServiceRuntime] = field(default_factory=dict)
     observer: Observer | None = None
     producer: AIOKafkaProducer | None = None
@@ -156,6 +170,7 @@ class Suite:
             "database_prefix": self.prefix,
             "group_prefix": self.prefix,
             "auto_offset_reset": "latest",
+            "auth_jwks": str(self.auth_dir / tokens.JWKS),
         }
 
     async def stop(self) -> None:
@@ -173,9 +188,14 @@ class Suite:
     async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         await self.producer.send_and_wait(topic, value, key=key)
 
-    def http(self, service: str) -> httpx.AsyncClient:
+    def token(self, role: Role | str = Role.OPS, sub: str = "tests", **claims: Any) -> str:
+        return tokens.mint(self.auth_dir, role, sub, **claims)
+
+    def http(self, service: str, token: str | None = None) -> httpx.AsyncClient:
+        """A client of one service's HTTP API, reading with an ops token unless given another."""
         transport = httpx.ASGITransport(app=self.runtimes[service].http_app)
-        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}", headers=headers)
 
 
 async def settle_subscribers(runtime: ServiceRuntime) -> None:

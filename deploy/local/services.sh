@@ -17,6 +17,7 @@ SERVICES=(
   "collaboration-card:$((IM_PORT_BASE + 5))"
 )
 CONF="$RUN_DIR/supervisord.conf"
+AUTH_DIR="$DATA_DIR/auth"  # the instance's token signing key and JWKS (DESIGN §7)
 SOCK="$RUN_DIR/supervisor.sock"
 SUPERVISORD="$VENV_DIR/bin/supervisord"
 SUPERVISORCTL=("$VENV_DIR/bin/supervisorctl" -c "$CONF")
@@ -63,7 +64,7 @@ CONF
 
 [program:$name]
 command=$PY -m services.$module
-environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port"$(passed_environment)
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port",IM_AUTH_JWKS="$AUTH_DIR/jwks.json"$(passed_environment)
 autostart=true
 autorestart=true
 startsecs=1
@@ -99,6 +100,7 @@ case "${1:-}" in
   start)
     check_passed_settings
     mkdir -p "$LOG_DIR" "$RUN_DIR"
+    PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts" "$PY" -m services.common.tokens init "$AUTH_DIR" >/dev/null
     write_config > "$CONF"
     if running; then
       "${SUPERVISORCTL[@]}" update >/dev/null
@@ -110,6 +112,7 @@ case "${1:-}" in
     echo "  kafka                127.0.0.1:$KAFKA_PORT"
     echo "  mongodb (ferretdb)   mongodb://127.0.0.1:$FERRETDB_PORT/"
     wait_ready
+    echo "Tokens: make token ROLE=seller|creator|ops SUB=<id> [TTL=<seconds>]"
     echo "Stop with: make stop    Status: make status    Logs: $LOG_DIR" ;;
   stop)
     if running; then

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
+from services.common.auth import install_auth
 
 if TYPE_CHECKING:
     from services.common.runtime import ServiceRuntime
@@ -69,6 +70,8 @@ def create_http_app(runtime: "ServiceRuntime", routers: Sequence[APIRouter]) -> 
         title=f"seller-creator-im {runtime.settings.service_name}",
         lifespan=lifespan,
     )
+
+    install_auth(app, runtime.settings)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -31,6 +31,12 @@ class ServiceSettings(BaseSettings):
     group_prefix: str = "im"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
 
+    # HTTP reads (DESIGN §7): the JWKS (a file path or an https URL) whose keys
+    # sign the callers' tokens, and the issuer those tokens must name. Without a
+    # JWKS every /v1 request is refused.
+    auth_jwks: str = ""
+    auth_issuer: str = "seller-creator-im-local"
+
     log_level: str = "INFO"
     # Bodies above this are dead-lettered unread (a 1 MiB poison must not be parsed).
     max_message_bytes: int = 512 * 1024

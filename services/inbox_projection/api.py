@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 
 from im_contracts import InboxFolder, Label, conversation_id
 
+from services.common.auth import SellerScope
 from services.common.http import ApiError, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
@@ -34,7 +35,7 @@ def invalid(exc: InvalidInboxQuery) -> ApiError:
 def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
     api = APIRouter(prefix="/v1/sellers/{seller_id}")
 
-    @api.get("/inbox")
+    @api.get("/inbox", dependencies=[SellerScope])
     async def inbox(
         seller_id: PartyId,
         folder: InboxFolder = InboxFolder.MESSAGES,
@@ -55,12 +56,12 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
         rows, next_cursor = page_of(await store.rows(query, limit + 1), limit)
         return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
 
-    @api.get("/inbox/counts")
+    @api.get("/inbox/counts", dependencies=[SellerScope])
     async def counts(seller_id: PartyId) -> dict[str, int]:
         await runtime.access.require_active(seller_id)
         return counts_of(await store.aggregate(counts_pipeline(seller_id)))
 
-    @api.get("/conversations/{creator_id}")
+    @api.get("/conversations/{creator_id}", dependencies=[SellerScope])
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:
         await runtime.access.require_active(seller_id)
         row = await store.load(conversation_id(seller_id, creator_id))

@@ -35,6 +35,9 @@ from typing import Any
 
 import httpx
 
+from services.common import tokens
+from services.common.auth import Role
+
 log = logging.getLogger("chaos")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +74,12 @@ class ChaosInstance:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def auth_headers(self, ttl: int = 6 * 3600) -> dict[str, str]:
+        """An ops token of this instance for the services' /v1 reads (its key is made by services.sh)."""
+        directory = self.data_dir / "auth"
+        tokens.init(directory)
+        return {"Authorization": f"Bearer {tokens.mint(directory, Role.OPS, 'chaos', ttl)}"}
 
     def port(self, service: str) -> int:
         return self.port_base + 1 + SERVICES.index(service)

@@ -304,7 +304,7 @@ async def prepare_directory(instance: ChaosInstance, publisher: Publisher, workl
         await publisher.publish(DIRECTORY_EVENTS, event)
     pending = set(workload.sellers)
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=instance.url("quota"), timeout=10) as http:
+    async with httpx.AsyncClient(base_url=instance.url("quota"), headers=instance.auth_headers(), timeout=10) as http:
         while pending:
             for seller in sorted(pending):
                 try:
