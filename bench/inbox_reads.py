@@ -26,6 +26,7 @@ from bench.inbox_rows import ROW_COLLECTION, inbox_row, row_format
 from bench.stats import LatencySummary
 from bench.target import REPO_ROOT, Target
 from services.common import tokens
+from services.common.principals import grant_group_prefix, properties_path, service_principal
 
 BIG_SELLER = "bench-big-seller"
 SEED_MARKER = "bench_seed"
@@ -105,6 +106,7 @@ async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIte
         **os.environ,
         "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'contracts'}",
         "KAFKA_BOOTSTRAP_SERVERS": target.kafka,
+        "KAFKA_CLIENT_PROPERTIES": str(properties_path(target.kafka_credentials, service_principal("inbox-projection"))),
         "MONGODB_URI": target.mongodb_uri,
         "IM_DATABASE_PREFIX": plan.prefix,
         "IM_GROUP_PREFIX": f"bench-{run_id}",
@@ -113,6 +115,7 @@ async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIte
         "IM_AUTH_JWKS": str(target.auth_dir / tokens.JWKS),
         "IM_LOG_LEVEL": "WARNING",
     }
+    await asyncio.to_thread(grant_group_prefix, target.kafka_settings, env["IM_GROUP_PREFIX"])
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.inbox_projection", env=env, cwd=REPO_ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,

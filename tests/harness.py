@@ -1,6 +1,7 @@
 """Drives the real suite from tests: the five services run in this process
 against real Kafka and a real MongoDB-wire database, each with a fresh
-database prefix and consumer groups; an observer records every public topic."""
+database prefix and consumer groups, each as its own Kafka principal; the
+tests' own producer and the observer that records every topic are im-ops."""
 
 import asyncio
 import json
@@ -19,6 +20,9 @@ from im_contracts import ContractModel, kafka_key, parse
 from im_contracts.topics import ALL_TOPICS
 from services.common import tokens
 from services.common.auth import Role
+from services.common.kafka_client import client_options
+from services.common.principals import OPS, grant_group_prefix, service_principal, settings_of
+from services.common.settings import KafkaSettings
 from services.common.runtime import ServiceRuntime
 from services.registry import SERVICES, runtime_factory
 
@@ -46,10 +50,10 @@ class Observed:
 class Observer:
     """Reads every topic from the moment it starts; tests wait on what arrives."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str] = ALL_TOPICS) -> None:
+    def __init__(self, kafka: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=bootstrap_servers,
+            **client_options(kafka),
             group_id=f"observer-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",
             enable_auto_commit=False,
@@ -148,24 +152,38 @@ class Suite:
     kafka: str
     mongodb_uri: str
     prefix: str
+    kafka_credentials: Path | None = None  # the principals' client properties; None: no SASL
     auth_dir: Path = field(default_factory=local_auth_dir)
     runtimes: dict[str, ServiceRuntime] = field(default_factory=dict)
     observer: Observer | None = None
     producer: AIOKafkaProducer | None = None
 
+    def kafka_as(self, principal: str) -> KafkaSettings:
+        return settings_of(principal, self.kafka, self.kafka_credentials)
+
+    def kafka_env(self, principal: str) -> dict[str, str]:
+        """The environment of a subprocess connecting as `principal`."""
+        properties = self.kafka_as(principal).kafka_client_properties
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, **({"KAFKA_CLIENT_PROPERTIES": str(properties)} if properties else {})}
+
     async def start(self, services: Iterable[str] = SERVICES) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.kafka, acks="all", enable_idempotence=True, max_request_size=8 * 1024 * 1024)
+        if self.kafka_credentials is not None:  # our fresh consumer groups, for each service's principal
+            await asyncio.to_thread(grant_group_prefix, self.kafka_as(OPS), self.prefix)
+        self.producer = AIOKafkaProducer(
+            **client_options(self.kafka_as(OPS)), acks="all", enable_idempotence=True, max_request_size=8 * 1024 * 1024
+        )
         await self.producer.start()
-        self.observer = Observer(self.kafka)
+        self.observer = Observer(self.kafka_as(OPS))
         await self.observer.start()
         for name in services:
-            self.runtimes[name] = runtime_factory(name)(**self.settings_overrides())
+            self.runtimes[name] = runtime_factory(name)(**self.settings_overrides(name))
         await asyncio.gather(*(r.start() for r in self.runtimes.values()))
         await asyncio.gather(*(settle_subscribers(r) for r in self.runtimes.values()))
 
-    def settings_overrides(self) -> dict[str, Any]:
+    def settings_overrides(self, service: str) -> dict[str, Any]:
         return {
             "kafka_bootstrap_servers": self.kafka,
+            "kafka_client_properties": self.kafka_as(service_principal(service)).kafka_client_properties,
             "mongodb_uri": self.mongodb_uri,
             "database_prefix": self.prefix,
             "group_prefix": self.prefix,

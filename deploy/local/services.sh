@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The five services under supervisord (restarts a crashed service within a
-# second or two), logs in $DATA_DIR/logs/<service>.log.
+# second or two), logs in $DATA_DIR/logs/<service>.log. Each connects to Kafka
+# as its own principal (im-<service>, credentials from infra.sh).
 #   services.sh start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE
 # IM_PORT_BASE=N moves the HTTP ports to N+1..N+5 (a second suite beside `make run`).
 # IM_DATABASE_PREFIX, IM_GROUP_PREFIX, IM_AUTO_OFFSET_RESET and IM_LOG_LEVEL, when
@@ -64,7 +65,7 @@ CONF
 
 [program:$name]
 command=$PY -m services.$module
-environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port",IM_AUTH_JWKS="$AUTH_DIR/jwks.json"$(passed_environment)
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$FERRETDB_PORT/",IM_HTTP_PORT="$port",IM_AUTH_JWKS="$AUTH_DIR/jwks.json",KAFKA_CLIENT_PROPERTIES="$DATA_DIR/kafka/im-$name.properties"$(passed_environment)
 autostart=true
 autorestart=true
 startsecs=1
