@@ -26,7 +26,8 @@ from bench.inbox_rows import ROW_COLLECTION, inbox_row, row_format
 from bench.stats import LatencySummary
 from bench.target import REPO_ROOT, Target
 from services.common import tokens
-from services.common.principals import grant_group_prefix, properties_path, service_principal
+from services.common.credentials import properties_path, service_principal
+from services.common.principals import grant_group_prefix
 
 BIG_SELLER = "bench-big-seller"
 SEED_MARKER = "bench_seed"

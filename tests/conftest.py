@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from services.common.principals import OPS, settings_of
+from services.common.credentials import OPS
+from services.common.kafka_client import settings_of
 from services.common.topics import ensure_topics
 from tests.harness import Suite
 from tests.infra import Infra, resolve_infra

@@ -20,8 +20,9 @@ from im_contracts import ContractModel, kafka_key, parse
 from im_contracts.topics import ALL_TOPICS
 from services.common import tokens
 from services.common.auth import Role
-from services.common.kafka_client import client_options
-from services.common.principals import OPS, grant_group_prefix, service_principal, settings_of
+from services.common.credentials import OPS, service_principal
+from services.common.kafka_client import client_options, settings_of
+from services.common.principals import grant_group_prefix
 from services.common.settings import KafkaSettings
 from services.common.runtime import ServiceRuntime
 from services.registry import SERVICES, runtime_factory

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.common.principals import compose_env, service_principal
+from services.common.credentials import compose_env, service_principal
 from services.registry import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@
 # with the broker's own principal on the controller listener (not published),
 # the StandardAuthorizer with deny by default, super users im-broker and im-ops.
 # Every principal's SCRAM credential is created when the storage is formatted;
-# the `topics` service then creates the ACLs (services.common.principals).
+# the `topics` service then creates the ACLs (python -m services.common.principals).
 set -euo pipefail
 : "${KAFKA_PASSWORD_BROKER:?missing: generate .env as the README says}"
 DATA=/var/lib/kafka/data

@@ -1,5 +1,6 @@
-"""Who may write what on Kafka (DESIGN §8): the principals, their ACLs, and
-their SCRAM credentials.
+"""Who may write what on Kafka (DESIGN §8): every principal's ACLs, and the
+provisioning that creates them with the SCRAM credentials (names and passwords:
+``services.common.credentials``).
 
 Every service is its own principal, ``im-<service>``, allowed to read the
 topics its subscribers consume (read from the code) with its own consumer
@@ -8,16 +9,9 @@ groups, and to write the topics it produces (``services.registry``) and
 reads every public topic; ``im-ops`` is a super user for tooling, like the
 broker's own ``im-broker``.
 
-    python -m services.common.principals credentials DIR
-        one random password per principal, in DIR/<principal>.properties (kept if present)
-    python -m services.common.principals scram-args DIR
-        the `kafka-storage format --add-scram` arguments for them, one per line
-    python -m services.common.principals password DIR PRINCIPAL
-    python -m services.common.principals provision --bootstrap-servers HOST:PORT [DIR] [--group-prefix im ...]
+    python -m services.common.principals --bootstrap-servers HOST:PORT [DIR] [--group-prefix im ...]
         as im-ops: SCRAM credentials of every principal in DIR and every ACL (idempotent);
         without DIR (docker-compose) the passwords come from KAFKA_PASSWORD_<NAME>
-    python -m services.common.principals compose-env
-        a docker-compose .env with fresh passwords (see README)
 
 Consumer groups are ``<group prefix>.<service>[.<purpose>]``. The ACLs name
 the groups of the prefixes a deployment uses: ``im`` by default, and the fresh
@@ -26,7 +20,6 @@ prefixes of test and bench runs, granted by their tooling (``grant_group_prefix`
 
 import argparse
 import os
-import secrets
 import sys
 import time
 from collections.abc import Iterable
@@ -58,26 +51,16 @@ from im_contracts.topics import (
     SEND_REQUESTED,
 )
 
-from services.common.kafka_client import credentials
+from services.common.credentials import BROKER, OPS, UPSTREAM, ensure_credentials, passwords_from_environment, service_principal
+from services.common.kafka_client import sasl_identity, settings_of
 from services.common.settings import KafkaSettings
 from services.registry import SERVICES, runtime_factory
 
-BROKER = "im-broker"
-OPS = "im-ops"
-UPSTREAM = "im-upstream"
-MECHANISM = "SCRAM-SHA-512"
 SCRAM_ITERATIONS = 8192
 SUPER_USERS = (BROKER, OPS)
 UPSTREAM_WRITES = (SEND_REQUESTED, BULK_REQUESTED, MODERATION_COMMANDS, INBOX_COMMANDS, COLLABORATION_COMMANDS, DIRECTORY_EVENTS)
 UPSTREAM_GROUPS = "im-upstream"  # upstream's consumer groups start with this
 DEFAULT_GROUP_PREFIX = "im"
-
-
-def service_principal(service: str) -> str:
-    return f"im-{service}"
-
-
-PRINCIPALS = (*(service_principal(s) for s in SERVICES), UPSTREAM, OPS)
 
 
 @dataclass(frozen=True, order=True)
@@ -123,70 +106,11 @@ def grants(group_prefixes: Iterable[str] = (DEFAULT_GROUP_PREFIX,)) -> list[Gran
     return sorted(found)
 
 
-# --- credentials ------------------------------------------------------------------
-
-
-def properties_path(directory: Path, principal: str) -> Path:
-    return directory / f"{principal}.properties"
-
-
-def client_properties(principal: str, password: str, protocol: str = "SASL_PLAINTEXT") -> str:
-    return (
-        f"# Kafka client settings of principal {principal} (generated; keep private)\n"
-        f"security.protocol={protocol}\n"
-        f"sasl.mechanism={MECHANISM}\n"
-        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{principal}" password="{password}";\n'
-    )
-
-
-def settings_of(principal: str, bootstrap_servers: str, directory: Path | None) -> KafkaSettings:
-    """Client settings of a tool connecting as `principal` with the credentials in
-    `directory` (None: a broker without SASL, as testcontainers' is)."""
-    properties = properties_path(directory, principal) if directory is not None else None
-    return KafkaSettings(kafka_bootstrap_servers=bootstrap_servers, kafka_client_properties=properties)
-
-
-def new_password() -> str:
-    return secrets.token_urlsafe(24)  # [A-Za-z0-9_-]: safe inside JAAS quotes and .properties
-
-
-def ensure_credentials(directory: Path) -> dict[str, str]:
-    """principal -> password for the broker and every principal, creating the
-    missing ones (files readable by their owner only)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    passwords = {}
-    for principal in (BROKER, *PRINCIPALS):
-        path = properties_path(directory, principal)
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(client_properties(principal, new_password()))
-        passwords[principal] = password_of(path)
-    return passwords
-
-
-def password_of(path: Path) -> str:
-    password = credentials(KafkaSettings(kafka_client_properties=path))[3]
-    if not password:
-        raise ValueError(f"{path} names no password")
-    return password
-
-
-def scram_args(directory: Path) -> list[str]:
-    """`kafka-storage format` arguments that create every principal's SCRAM credential."""
-    args = []
-    for principal, password in ensure_credentials(directory).items():
-        args += ["--add-scram", f"{MECHANISM}=[name={principal},password={password}]"]
-    return args
-
-
 # --- provisioning (as im-ops) ----------------------------------------------------------
 
 
 def admin_client(settings: KafkaSettings) -> AdminClient:
-    protocol, mechanism, username, password = credentials(settings)
+    protocol, mechanism, username, password = sasl_identity(settings)
     config = {"bootstrap.servers": settings.kafka_bootstrap_servers, "security.protocol": protocol}
     if protocol.startswith("SASL"):
         config.update({"sasl.mechanism": mechanism, "sasl.username": username, "sasl.password": password})
@@ -251,54 +175,19 @@ def provision(settings: KafkaSettings, passwords: dict[str, str], group_prefixes
             time.sleep(1)
 
 
-def compose_variable(principal: str) -> str:
-    return f"KAFKA_PASSWORD_{principal.removeprefix('im-').upper().replace('-', '_')}"
-
-
-def compose_env() -> str:
-    """docker-compose's .env: a fresh password per principal and for the broker's key store."""
-    lines = [
-        "# docker-compose secrets, made by `python -m services.common.principals compose-env`; never commit",
-        f"KAFKA_PRINCIPALS={' '.join((BROKER, *PRINCIPALS))}",
-        *(f"{compose_variable(principal)}={new_password()}" for principal in (BROKER, *PRINCIPALS)),
-        f"KAFKA_TLS_PASSWORD={new_password()}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def passwords_from_environment() -> dict[str, str]:
-    """compose_env's passwords, as docker-compose hands them to the provisioning container."""
-    return {principal: os.environ[compose_variable(principal)] for principal in PRINCIPALS}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("credentials", "scram-args", "password"):
-        commands.add_parser(name).add_argument("directory", type=Path)
-    commands.choices["password"].add_argument("principal")
-    provisioning = commands.add_parser("provision")
-    provisioning.add_argument("directory", type=Path, nargs="?", help="the principals' .properties (default: passwords from KAFKA_PASSWORD_*, as im-ops per KAFKA_SASL_*)")
-    provisioning.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
-    provisioning.add_argument("--group-prefix", action="append", default=None)
-    commands.add_parser("compose-env")
+    parser.add_argument("directory", type=Path, nargs="?", help="the principals' .properties (default: passwords from KAFKA_PASSWORD_*, as im-ops per KAFKA_SASL_*)")
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
+    parser.add_argument("--group-prefix", action="append", default=None)
     args = parser.parse_args()
-    if args.command == "credentials":
-        print(f"{len(ensure_credentials(args.directory))} principals in {args.directory}")
-    elif args.command == "scram-args":
-        print("\n".join(scram_args(args.directory)))
-    elif args.command == "password":
-        print(password_of(properties_path(args.directory, args.principal)))
-    elif args.command == "provision":
-        prefixes = args.group_prefix or (DEFAULT_GROUP_PREFIX,)
-        if args.directory is None:
-            ops, passwords = KafkaSettings(kafka_bootstrap_servers=args.bootstrap_servers), passwords_from_environment()
-        else:
-            ops = settings_of(OPS, args.bootstrap_servers, args.directory)
-            passwords = {p: w for p, w in ensure_credentials(args.directory).items() if p != BROKER}
-        print(provision(ops, passwords, prefixes))
+    prefixes = args.group_prefix or (DEFAULT_GROUP_PREFIX,)
+    if args.directory is None:
+        ops, passwords = KafkaSettings(kafka_bootstrap_servers=args.bootstrap_servers), passwords_from_environment()
     else:
-        sys.stdout.write(compose_env())
+        ops = settings_of(OPS, args.bootstrap_servers, args.directory)
+        passwords = {p: w for p, w in ensure_credentials(args.directory).items() if p != BROKER}
+    print(provision(ops, passwords, prefixes))
 
 
 if __name__ == "__main__":

@@ -37,7 +37,9 @@ import httpx
 
 from services.common import tokens
 from services.common.auth import Role
-from services.common.principals import OPS, grant_group_prefix, properties_path, settings_of
+from services.common.credentials import OPS, properties_path
+from services.common.kafka_client import settings_of
+from services.common.principals import grant_group_prefix
 from services.common.settings import KafkaSettings
 
 log = logging.getLogger("chaos")

@@ -11,8 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from im_contracts.topics import ALL_TOPICS, MODERATION_EVENTS, SEND_ADMITTED, SEND_DELIVERED, SEND_REQUESTED
+from services.common.credentials import OPS, UPSTREAM, service_principal
 from services.common.kafka_client import client_options
-from services.common.principals import OPS, UPSTREAM, service_principal
 from services.common.settings import KafkaSettings
 from tests.harness import Suite, unique
 

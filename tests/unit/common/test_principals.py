@@ -4,17 +4,9 @@ files are Kafka's client-properties format, private, and kept once made."""
 import stat
 from pathlib import Path
 
-from services.common.kafka_client import client_options
-from services.common.principals import (
-    OPS,
-    PRINCIPALS,
-    UPSTREAM,
-    Grant,
-    ensure_credentials,
-    grants,
-    properties_path,
-    settings_of,
-)
+from services.common.credentials import OPS, PRINCIPALS, UPSTREAM, ensure_credentials, properties_path
+from services.common.kafka_client import client_options, settings_of
+from services.common.principals import Grant, grants
 
 # DESIGN §1: what each service consumes and produces (every one also follows im.moderation.events for R13).
 CONSUMES = {
