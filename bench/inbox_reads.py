@@ -25,6 +25,9 @@ from pymongo import AsyncMongoClient
 from bench.inbox_rows import inbox_row, row_format
 from bench.stats import LatencySummary
 from bench.target import REPO_ROOT, Target
+from services.common import tokens
+from services.common.credentials import properties_path, service_principal
+from services.common.principals import grant_group_prefix
 from services.inbox_projection.store import InboxStore
 
 BIG_SELLER = "bench-big-seller"
@@ -95,13 +98,16 @@ async def inbox_service(target: Target, plan: SeedPlan, run_id: str) -> AsyncIte
         **os.environ,
         "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'contracts'}",
         "KAFKA_BOOTSTRAP_SERVERS": target.kafka,
+        "KAFKA_CLIENT_PROPERTIES": str(properties_path(target.kafka_credentials, service_principal("inbox-projection"))),
         "MONGODB_URI": target.mongodb_uri,
         "IM_DATABASE_PREFIX": plan.prefix,
         "IM_GROUP_PREFIX": f"bench-{run_id}",
         "IM_AUTO_OFFSET_RESET": "latest",
         "IM_HTTP_PORT": str(port),
+        "IM_AUTH_JWKS": str(target.auth_dir / tokens.JWKS),
         "IM_LOG_LEVEL": "WARNING",
     }
+    await asyncio.to_thread(grant_group_prefix, target.kafka_settings, env["IM_GROUP_PREFIX"])
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.inbox_projection", env=env, cwd=REPO_ROOT,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
@@ -180,7 +186,7 @@ class ReadBudget:
     request_timeout_seconds: float = 120.0
 
 
-async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[str, Any]:
+async def time_reads(url: str, budget: ReadBudget, *, headers: dict[str, str], limit: int = 20) -> dict[str, Any]:
     """Sequential timed GETs of every query: each folder's first page, the
     messages folder's second page through its cursor, combined filters, then
     the counts. On a database that scans whole collections one read can take
@@ -189,7 +195,7 @@ async def time_reads(url: str, budget: ReadBudget, *, limit: int = 20) -> dict[s
     base = f"{url}/v1/sellers/{BIG_SELLER}"
     results: dict[str, Any] = {}
     phase_ends = time.perf_counter() + budget.phase_seconds
-    async with httpx.AsyncClient(timeout=budget.request_timeout_seconds) as http:
+    async with httpx.AsyncClient(headers=headers, timeout=budget.request_timeout_seconds) as http:
         async def timed(name: str, path: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
             if time.perf_counter() > phase_ends:
                 results[name] = {"skipped": f"the phase's {budget.phase_seconds:.0f} s were spent"}

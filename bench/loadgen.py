@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.stats import DivergenceRule, LatencySummary, StepResult
+from services.common.kafka_client import client_options
+from services.common.settings import KafkaSettings
 
 COMMAND_ID = re.compile(rb'"command_id"\s*:\s*"([^"]+)"')
 # One outgoing message of a step: (command_id, key, value).
@@ -91,7 +93,7 @@ class Sink:
     def __init__(self, bootstrap: str, topics: Sequence[str], group: str, tracker: Tracker, read: OutcomeReader) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=bootstrap,
+            **kafka_options(bootstrap),
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="latest",
@@ -143,9 +145,14 @@ async def wait_for_positions(consumer: AIOKafkaConsumer, timeout: float = 60.0) 
     await asyncio.wait_for(settle(), timeout)
 
 
+def kafka_options(bootstrap: str) -> dict[str, Any]:
+    """The bench's clients connect as KAFKA_CLIENT_PROPERTIES says (`make bench`: im-ops)."""
+    return client_options(KafkaSettings(kafka_bootstrap_servers=bootstrap))
+
+
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
     # The services' producer settings (acks=all, idempotent, linger 1 ms).
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1)
+    return AIOKafkaProducer(**kafka_options(bootstrap), acks="all", enable_idempotence=True, linger_ms=1)
 
 
 @dataclass

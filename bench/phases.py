@@ -146,8 +146,8 @@ class InboxVisibility:
     POLL_SECONDS = 0.01
     TIMEOUT = 10.0
 
-    def __init__(self, url: str, samples_per_step: int) -> None:
-        self.http = httpx.AsyncClient(base_url=url, timeout=5, limits=httpx.Limits(max_connections=16))
+    def __init__(self, url: str, samples_per_step: int, headers: dict[str, str]) -> None:
+        self.http = httpx.AsyncClient(base_url=url, headers=headers, timeout=5, limits=httpx.Limits(max_connections=16))
         self.samples_per_step = samples_per_step
         self.every: dict[int, int] = {}  # step -> sample one in N
         self.seen: dict[int, int] = {}
@@ -224,7 +224,7 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
     await sink.start()
     inbox_paths = await target.http_paths("inbox-projection")
     visibility = (
-        InboxVisibility(target.url("inbox-projection"), options.inbox_samples) if CONVERSATION_PATH in inbox_paths else None
+        InboxVisibility(target.url("inbox-projection"), options.inbox_samples, target.auth_headers()) if CONVERSATION_PATH in inbox_paths else None
     )
     if visibility:
         sink.hooks.append(visibility.on_delivered)
@@ -321,7 +321,7 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
 async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 60.0) -> str:
     deadline = time.perf_counter() + timeout
     # One request at a time: the quota read counts the week's charges, a scan on the local engine.
-    async with httpx.AsyncClient(base_url=target.url("quota"), timeout=30) as http:
+    async with httpx.AsyncClient(base_url=target.url("quota"), headers=target.auth_headers(), timeout=30) as http:
         pending = list(sellers)
         while pending and time.perf_counter() < deadline:
             still: list[str] = []
@@ -414,7 +414,7 @@ async def measure_inbox_reads(target: Target, options: Options, run_id: str, log
     log(f"  inbox    seeding {plan.rows:,} rows ({plan.big_seller_rows:,} for one seller) into {plan.database} ...")
     seeded = await inbox_reads.seed(target, plan, reseed=options.reseed_inbox, log=log)
     async with inbox_reads.inbox_service(target, plan, run_id) as (url, pid):
-        reads = await inbox_reads.time_reads(url, options.read_budget)
+        reads = await inbox_reads.time_reads(url, options.read_budget, headers=target.auth_headers())
         peak_rss = inbox_reads.peak_rss_mib(pid)
     log(f"  inbox    peak RSS of the serving inbox-projection process: {peak_rss} MiB")
     for name, value in reads.items():

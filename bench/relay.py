@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from bench.loadgen import kafka_options
 from bench.target import REPO_ROOT
 
 STAGES = ("requested", "screened", "admitted", "delivered")
@@ -23,7 +24,7 @@ def relay_topics(run_id: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def bench_topics(bootstrap: str, topics: list[str], partitions: int) -> AsyncIterator[None]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_options(bootstrap))
     await admin.start()
     try:
         await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])

@@ -15,7 +15,7 @@ import sys
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench.loadgen import new_producer, wait_for_positions
+from bench.loadgen import kafka_options, new_producer, wait_for_positions
 
 
 async def relay_batches(consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, dest: str, stopping: asyncio.Event) -> None:
@@ -46,7 +46,7 @@ async def main(bootstrap: str, source: str, dest: str, group: str, mode: str, fe
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     consumer = AIOKafkaConsumer(
-        source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
+        source, **kafka_options(bootstrap), group_id=group, enable_auto_commit=False, auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_wait_ms,
     )
     producer = new_producer(bootstrap)

@@ -15,7 +15,11 @@ from aiokafka.errors import KafkaError
 
 from im_contracts.topics import ALL_TOPICS, SEND_ADMITTED, SEND_REQUESTED, SEND_SCREENED
 
+from services.common import tokens
+from services.common.auth import Role
+from services.common.kafka_client import client_options
 from services.common.lag import group_lags, lag_by_group
+from services.common.settings import KafkaSettings
 from services.registry import SERVICES, runtime_factory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +52,24 @@ class Target:
             instance=env.get("SCIM_INSTANCE", "dev"),
             env=dict(env),
         )
+
+    @property
+    def kafka_settings(self) -> KafkaSettings:
+        """The bench's Kafka client settings: im-ops, as KAFKA_CLIENT_PROPERTIES says (`make bench` sets it)."""
+        return KafkaSettings(kafka_bootstrap_servers=self.kafka)
+
+    @property
+    def kafka_credentials(self) -> Path:
+        return Path(self.env.get("SCIM_DATA") or REPO_ROOT / ".data") / self.instance / "kafka"
+
+    @property
+    def auth_dir(self) -> Path:
+        """The instance's token signing key and JWKS (`make run` made them)."""
+        return Path(self.env.get("SCIM_DATA") or REPO_ROOT / ".data") / self.instance / "auth"
+
+    def auth_headers(self, ttl: int = 6 * 3600) -> dict[str, str]:
+        """An ops token of the instance for the services' /v1 reads."""
+        return {"Authorization": f"Bearer {tokens.mint(self.auth_dir, Role.OPS, 'bench', ttl)}"}
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.port_base + SERVICE_OFFSETS[service]}"
@@ -89,7 +111,7 @@ class Target:
             )
 
     async def _missing_topics(self) -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka, request_timeout_ms=10_000)
+        admin = AIOKafkaAdminClient(**client_options(self.kafka_settings), request_timeout_ms=10_000)
         await admin.start()
         try:
             existing = set(await admin.list_topics())
@@ -99,7 +121,7 @@ class Target:
 
     async def pipeline_lag(self) -> dict[str, int]:
         """Records each pipeline stage still has to read (a previous run's backlog)."""
-        rows = await group_lags(self.kafka)
+        rows = await group_lags(self.kafka_settings)
         return {
             group: sum(r.lag for r in rows if r.group == group and r.topic == topic)
             for group, topic in PIPELINE_GROUPS.items()
@@ -108,7 +130,7 @@ class Target:
     async def consumer_lag(self, group_prefix: str = "im.") -> dict[str, int]:
         """Records not yet read, per consumer group of the suite (a group a
         removed subscriber left behind shows up here too)."""
-        return lag_by_group(await group_lags(self.kafka, group_prefix))
+        return lag_by_group(await group_lags(self.kafka_settings, group_prefix))
 
     async def wait_for_quiet_pipeline(self, timeout: float, log=print) -> dict[str, int]:
         """Wait (up to ``timeout``) until no stage has a backlog; returns the lag at the start."""

@@ -4,6 +4,7 @@ it publishes to (DESIGN §1). Subscriptions are declared by the code itself."""
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from im_contracts.topics import (
     BULK_COMPLETED,
@@ -17,7 +18,8 @@ from im_contracts.topics import (
     SEND_SCREENED,
 )
 
-from services.common.runtime import ServiceRuntime
+if TYPE_CHECKING:  # the table is read by light tools (credentials) that never build a runtime
+    from services.common.runtime import ServiceRuntime
 
 
 @dataclass(frozen=True)
@@ -35,5 +37,5 @@ SERVICES: dict[str, ServiceSpec] = {
 }
 
 
-def runtime_factory(name: str) -> Callable[..., ServiceRuntime]:
+def runtime_factory(name: str) -> Callable[..., "ServiceRuntime"]:
     return import_module(SERVICES[name].module).create_runtime

@@ -1,13 +1,16 @@
 """Drives the real suite from tests: the five services run in this process
 against real Kafka and a real MongoDB-wire database, each with a fresh
-database prefix and consumer groups; an observer records every public topic."""
+database prefix and consumer groups, each as its own Kafka principal; the
+tests' own producer and the observer that records every topic are im-ops."""
 
 import asyncio
 import json
+import os
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +18,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from im_contracts import ContractModel, kafka_key, parse
 from im_contracts.topics import ALL_TOPICS
+from services.common import tokens
+from services.common.auth import Role
+from services.common.credentials import OPS, service_principal
+from services.common.kafka_client import client_options, settings_of
+from services.common.principals import grant_group_prefix
+from services.common.settings import KafkaSettings
 from services.common.runtime import ServiceRuntime
 from services.registry import SERVICES, runtime_factory
 
 DEFAULT_TIMEOUT = 30.0
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def local_auth_dir(instance: str | None = None) -> Path:
+    """Where a local instance keeps its signing key and JWKS (created on first use)."""
+    root = Path(os.environ.get("SCIM_DATA") or REPO_ROOT / ".data")
+    directory = root / (instance or os.environ.get("SCIM_INSTANCE", "test")) / "auth"
+    tokens.init(directory)
+    return directory
 
 
 @dataclass
@@ -33,10 +51,10 @@ class Observed:
 class Observer:
     """Reads every topic from the moment it starts; tests wait on what arrives."""
 
-    def __init__(self, bootstrap_servers: str, topics: Iterable[str] = ALL_TOPICS) -> None:
+    def __init__(self, kafka: KafkaSettings, topics: Iterable[str] = ALL_TOPICS) -> None:
         self._consumer = AIOKafkaConsumer(
             *topics,
-            bootstrap_servers=bootstrap_servers,
+            **client_options(kafka),
             group_id=f"observer-{uuid.uuid4().hex[:8]}",
             auto_offset_reset="latest",
             enable_auto_commit=False,
@@ -135,27 +153,43 @@ class Suite:
     kafka: str
     mongodb_uri: str
     prefix: str
+    kafka_credentials: Path | None = None  # the principals' client properties; None: no SASL
+    auth_dir: Path = field(default_factory=local_auth_dir)
     runtimes: dict[str, ServiceRuntime] = field(default_factory=dict)
     observer: Observer | None = None
     producer: AIOKafkaProducer | None = None
 
+    def kafka_as(self, principal: str) -> KafkaSettings:
+        return settings_of(principal, self.kafka, self.kafka_credentials)
+
+    def kafka_env(self, principal: str) -> dict[str, str]:
+        """The environment of a subprocess connecting as `principal`."""
+        properties = self.kafka_as(principal).kafka_client_properties
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.kafka, **({"KAFKA_CLIENT_PROPERTIES": str(properties)} if properties else {})}
+
     async def start(self, services: Iterable[str] = SERVICES) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.kafka, acks="all", enable_idempotence=True, max_request_size=8 * 1024 * 1024)
+        if self.kafka_credentials is not None:  # our fresh consumer groups, for each service's principal
+            await asyncio.to_thread(grant_group_prefix, self.kafka_as(OPS), self.prefix)
+        self.producer = AIOKafkaProducer(
+            **client_options(self.kafka_as(OPS)), acks="all", enable_idempotence=True, max_request_size=8 * 1024 * 1024
+        )
         await self.producer.start()
-        self.observer = Observer(self.kafka)
+        self.observer = Observer(self.kafka_as(OPS))
         await self.observer.start()
         for name in services:
-            self.runtimes[name] = runtime_factory(name)(**self.settings_overrides())
+            self.runtimes[name] = runtime_factory(name)(**self.settings_overrides(name))
         await asyncio.gather(*(r.start() for r in self.runtimes.values()))
         await asyncio.gather(*(settle_subscribers(r) for r in self.runtimes.values()))
 
-    def settings_overrides(self) -> dict[str, Any]:
+    def settings_overrides(self, service: str) -> dict[str, Any]:
         return {
             "kafka_bootstrap_servers": self.kafka,
+            "kafka_client_properties": self.kafka_as(service_principal(service)).kafka_client_properties,
             "mongodb_uri": self.mongodb_uri,
             "database_prefix": self.prefix,
             "group_prefix": self.prefix,
             "auto_offset_reset": "latest",
+            "auth_jwks": str(self.auth_dir / tokens.JWKS),
         }
 
     async def stop(self) -> None:
@@ -173,9 +207,14 @@ class Suite:
     async def publish_raw(self, topic: str, value: bytes, key: bytes | None = None) -> None:
         await self.producer.send_and_wait(topic, value, key=key)
 
-    def http(self, service: str) -> httpx.AsyncClient:
+    def token(self, role: Role | str = Role.OPS, sub: str = "tests", **claims: Any) -> str:
+        return tokens.mint(self.auth_dir, role, sub, **claims)
+
+    def http(self, service: str, token: str | None = None) -> httpx.AsyncClient:
+        """A client of one service's HTTP API, reading with an ops token unless given another."""
         transport = httpx.ASGITransport(app=self.runtimes[service].http_app)
-        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}")
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{service}", headers=headers)
 
 
 async def settle_subscribers(runtime: ServiceRuntime) -> None:

@@ -1,9 +1,12 @@
 """Where the tests' Kafka and MongoDB-wire database come from, in order:
 
-1. ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` from the environment;
+1. ``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` from the environment
+   (with ``KAFKA_CREDENTIALS_DIR`` when that Kafka wants SASL: a directory of
+   ``<principal>.properties`` files, as local instances write them);
 2. testcontainers (official ``apache/kafka`` and ``mongo`` images) when a Docker engine answers;
 3. the project's native infrastructure (``deploy/local/infra.sh``, instance "test"),
-   started here and stopped when the session ends.
+   started here and stopped when the session ends; its Kafka authenticates
+   every client (DESIGN §8), each as its own principal.
 """
 
 import os
@@ -23,6 +26,7 @@ class Infra:
     kafka_bootstrap_servers: str
     mongodb_uri: str
     source: str
+    kafka_credentials: Path | None = None  # None: a Kafka without SASL (testcontainers)
     _stop: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
@@ -53,7 +57,7 @@ def _from_testcontainers() -> Infra:
         kafka.stop()
         mongo.stop()
 
-    return Infra(kafka.get_bootstrap_server(), mongo.get_connection_url(), "testcontainers", stop)
+    return Infra(kafka.get_bootstrap_server(), mongo.get_connection_url(), "testcontainers", None, stop)
 
 
 def _native() -> Infra:
@@ -69,13 +73,16 @@ def _native() -> Infra:
     def stop() -> None:
         subprocess.run(["bash", str(INFRA_SCRIPT), "stop"], env=env, stdout=subprocess.DEVNULL, check=False)
 
-    return Infra(values["KAFKA_BOOTSTRAP_SERVERS"], values["MONGODB_URI"], f"native ({env['SCIM_INSTANCE']})", stop)
+    return Infra(
+        values["KAFKA_BOOTSTRAP_SERVERS"], values["MONGODB_URI"], f"native ({env['SCIM_INSTANCE']})", Path(values["KAFKA_CREDENTIALS_DIR"]), stop
+    )
 
 
 def resolve_infra() -> Infra:
     kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
     if kafka and mongo:
-        return Infra(kafka, mongo, "environment")
+        credentials = os.environ.get("KAFKA_CREDENTIALS_DIR")
+        return Infra(kafka, mongo, "environment", Path(credentials) if credentials else None)
     if _docker_answers():
         return _from_testcontainers()
     return _native()

@@ -8,6 +8,7 @@
 # Daemons write only to $DATA_DIR/logs and detach from the terminal.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/kafka-security.sh"
 
 KAFKA_PID="$RUN_DIR/kafka.pid"
 MONGO_PID="$RUN_DIR/mongo.pid"
@@ -17,11 +18,8 @@ kafka_properties() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-log.dirs=$DATA_DIR/kafka
+$(kafka_security_properties)
 num.partitions=6
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
@@ -38,11 +36,14 @@ PROPS
 start_kafka() {
   if pid_alive "$KAFKA_PID"; then log "kafka already running (pid $(cat "$KAFKA_PID"))"; return 0; fi
   [ -f "$KAFKA_LIB_DIR/kafka_2.13-$KAFKA_VERSION.jar" ] || die "Kafka jars missing: run deploy/local/bootstrap.sh"
+  kafka_security_migrate
+  install -m 600 /dev/null "$RUN_DIR/server.properties"  # it holds the broker's password
   kafka_properties > "$RUN_DIR/server.properties"
-  if [ ! -f "$DATA_DIR/kafka/meta.properties" ]; then
-    mkdir -p "$DATA_DIR/kafka"
+  if [ ! -f "$KAFKA_LOG_DIR/meta.properties" ]; then
+    mkdir -p "$KAFKA_LOG_DIR"
+    kafka_format_scram_args
     java -cp "$KAFKA_LIB_DIR/*" -Dlog4j2.configurationFile="$REPO_ROOT/deploy/local/kafka-log4j2.yaml" \
-      kafka.tools.StorageTool format --ignore-formatted -c "$RUN_DIR/server.properties" \
+      kafka.tools.StorageTool format --ignore-formatted -c "$RUN_DIR/server.properties" "${SCRAM_ARGS[@]}" \
       --cluster-id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
       >>"$LOG_DIR/kafka-format.log" 2>&1 || die "kafka storage format failed (see $LOG_DIR/kafka-format.log)"
   fi
@@ -55,6 +56,7 @@ start_kafka() {
     >>"$LOG_DIR/kafka.log" 2>&1 </dev/null &
   echo $! > "$KAFKA_PID"
   wait_for_port "$KAFKA_PORT" 90 kafka "$LOG_DIR/kafka.log"
+  kafka_security_provision
 }
 
 start_mongo() {
@@ -114,6 +116,7 @@ case "${1:-}" in
     rm -rf "$DATA_DIR"; log "removed $DATA_DIR" ;;
   env)
     echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
+    echo "KAFKA_CREDENTIALS_DIR=$KAFKA_SECRETS_DIR"
     echo "MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/" ;;
   *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|stop-kafka|start-kafka|restart-mongo|stop-mongo|start-mongo|kill-mongo" >&2; exit 2 ;;
 esac

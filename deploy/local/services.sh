@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The five services under supervisord (restarts a crashed service within a
-# second or two), logs in $DATA_DIR/logs/<service>.log.
+# second or two), logs in $DATA_DIR/logs/<service>.log. Each connects to Kafka
+# as its own principal (im-<service>, credentials from infra.sh).
 #   services.sh start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE
 # IM_PORT_BASE=N moves the HTTP ports to N+1..N+5 (a second suite beside `make run`).
 # IM_DATABASE_PREFIX, IM_GROUP_PREFIX, IM_AUTO_OFFSET_RESET and IM_LOG_LEVEL, when
@@ -17,6 +18,7 @@ SERVICES=(
   "collaboration-card:$((IM_PORT_BASE + 5))"
 )
 CONF="$RUN_DIR/supervisord.conf"
+AUTH_DIR="$DATA_DIR/auth"  # the instance's token signing key and JWKS (DESIGN §7)
 SOCK="$RUN_DIR/supervisor.sock"
 SUPERVISORD="$VENV_DIR/bin/supervisord"
 SUPERVISORCTL=("$VENV_DIR/bin/supervisorctl" -c "$CONF")
@@ -63,7 +65,7 @@ CONF
 
 [program:$name]
 command=$PY -m services.$module
-environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/",IM_HTTP_PORT="$port"$(passed_environment)
+environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/",IM_HTTP_PORT="$port",IM_AUTH_JWKS="$AUTH_DIR/jwks.json",KAFKA_CLIENT_PROPERTIES="$DATA_DIR/kafka/im-$name.properties"$(passed_environment)
 autostart=true
 autorestart=true
 startsecs=1
@@ -99,6 +101,7 @@ case "${1:-}" in
   start)
     check_passed_settings
     mkdir -p "$LOG_DIR" "$RUN_DIR"
+    PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts" "$PY" -m services.common.tokens init "$AUTH_DIR" >/dev/null
     write_config > "$CONF"
     if running; then
       "${SUPERVISORCTL[@]}" update >/dev/null
@@ -110,6 +113,7 @@ case "${1:-}" in
     echo "  kafka                127.0.0.1:$KAFKA_PORT"
     echo "  mongodb (local)      mongodb://127.0.0.1:$MONGO_PORT/"
     wait_ready
+    echo "Tokens: make token ROLE=seller|creator|ops SUB=<id> [TTL=<seconds>]"
     echo "Stop with: make stop    Status: make status    Logs: $LOG_DIR" ;;
   stop)
     if running; then

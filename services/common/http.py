@@ -15,6 +15,7 @@ from pydantic import condecimal
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.access import SellerAccessRevoked
+from services.common.auth import install_auth
 from services.common.metrics import ServiceMetrics
 from services.common.settings import ServiceSettings
 
@@ -90,6 +91,8 @@ def create_http_app(runtime: HttpService, routers: Sequence[APIRouter]) -> FastA
         title=f"seller-creator-im {runtime.settings.service_name}",
         lifespan=lifespan,
     )
+
+    install_auth(app, runtime.settings)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -2,6 +2,8 @@
 
     python -m services.common.lag [--bootstrap-servers HOST:PORT] [--prefix im.] [--partitions]
 
+It connects as the principal of KAFKA_CLIENT_PROPERTIES (im-ops: listing every group needs a super user).
+
 `make lag` runs it against the local suite. Lag is what a group has not yet
 committed: records still to handle, or handled but not yet committed.
 """
@@ -13,6 +15,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from services.common.kafka_client import client_options
+from services.common.settings import KafkaSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +33,10 @@ class PartitionLag:
         return self.end - (self.committed or 0)
 
 
-async def group_lags(bootstrap_servers: str, prefix: str = "im.") -> list[PartitionLag]:
+async def group_lags(kafka: KafkaSettings, prefix: str = "im.") -> list[PartitionLag]:
     """Every partition of every group whose id starts with `prefix`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    consumer = AIOKafkaConsumer(**client_options(kafka))
     await admin.start()
     await consumer.start()
     try:
@@ -86,7 +91,8 @@ def main() -> None:
     parser.add_argument("--prefix", default="im.", help="consumer group id prefix (default: im.)")
     parser.add_argument("--partitions", action="store_true", help="one line per partition instead of per topic")
     args = parser.parse_args()
-    print(render(asyncio.run(group_lags(args.bootstrap_servers, args.prefix)), args.partitions))
+    kafka = KafkaSettings(kafka_bootstrap_servers=args.bootstrap_servers)
+    print(render(asyncio.run(group_lags(kafka, args.prefix)), args.partitions))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from services.common.errors import is_broken_producer, is_transient
 from services.common.health import Health, RecordTracker
 from services.common.http import create_http_app
 from services.common.idempotency import DecisionStore
+from services.common.kafka_client import broker_security
 from services.common.logging import configure_logging, get_logger
 from services.common.metrics import ServiceMetrics
 from services.common.mongo import create_mongo_client
@@ -47,6 +48,7 @@ class ServiceRuntime:
         self.db = self.mongo[settings.database_name]
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
+            security=broker_security(settings),
             client_id=f"im-{settings.service_name}",
             acks="all",
             enable_idempotence=True,

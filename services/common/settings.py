@@ -1,26 +1,49 @@
 """Service settings from the environment (prefix ``IM_``).
 
-``KAFKA_BOOTSTRAP_SERVERS`` and ``MONGODB_URI`` are also read without the prefix,
+``KAFKA_BOOTSTRAP_SERVERS`` (and the other ``KAFKA_*`` client settings) and
+``MONGODB_URI`` are also read without the prefix,
 because they are what operators and the test harness already export.
 """
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class ServiceSettings(BaseSettings):
+def _kafka(name: str) -> AliasChoices:
+    return AliasChoices(f"IM_{name}", name)
+
+
+class KafkaSettings(BaseSettings):
+    """Where Kafka is and who this client is (DESIGN §8), for services and tools
+    alike; ``services.common.kafka_client`` turns it into client options.
+
+    ``KAFKA_CLIENT_PROPERTIES`` names a principal's file in Kafka's
+    client-properties format (what local instances write under
+    ``.data/<instance>/kafka/``); its ``security.protocol``, ``sasl.mechanism``
+    and ``sasl.jaas.config`` take the place of the four settings below it."""
+
     model_config = SettingsConfigDict(env_prefix="IM_", extra="ignore")
 
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", validation_alias=_kafka("KAFKA_BOOTSTRAP_SERVERS"))
+    kafka_client_properties: Path | None = Field(None, validation_alias=_kafka("KAFKA_CLIENT_PROPERTIES"))
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias=_kafka("KAFKA_SECURITY_PROTOCOL")
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512"] = Field("SCRAM-SHA-512", validation_alias=_kafka("KAFKA_SASL_MECHANISM"))
+    kafka_sasl_username: str | None = Field(None, validation_alias=_kafka("KAFKA_SASL_USERNAME"))
+    kafka_sasl_password: SecretStr | None = Field(None, validation_alias=_kafka("KAFKA_SASL_PASSWORD"))
+    # The CA that signed the broker's certificate (SASL_SSL); the system's trust store otherwise.
+    kafka_ssl_cafile: Path | None = Field(None, validation_alias=_kafka("KAFKA_SSL_CAFILE"))
+
+
+class ServiceSettings(KafkaSettings):
     service_name: str = "im"
     http_host: str = "127.0.0.1"
     http_port: int = 8100
 
-    kafka_bootstrap_servers: str = Field(
-        "127.0.0.1:9092",
-        validation_alias=AliasChoices("IM_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
-    )
     mongodb_uri: str = Field(
         "mongodb://127.0.0.1:27017/",
         validation_alias=AliasChoices("IM_MONGODB_URI", "MONGODB_URI"),
@@ -30,6 +53,12 @@ class ServiceSettings(BaseSettings):
     # Consumer groups are "<prefix>.<service>"; tests use a fresh prefix.
     group_prefix: str = "im"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+    # HTTP reads (DESIGN §7): the JWKS (a file path or an https URL) whose keys
+    # sign the callers' tokens, and the issuer those tokens must name. Without a
+    # JWKS every /v1 request is refused.
+    auth_jwks: str = ""
+    auth_issuer: str = "seller-creator-im-local"
 
     log_level: str = "INFO"
     # Bodies above this are dead-lettered unread (a 1 MiB poison must not be parsed).

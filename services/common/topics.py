@@ -1,6 +1,8 @@
 """Creates every contract topic with the same partition count (idempotent).
 
-    python -m services.common.topics [--partitions 6]
+    python -m services.common.topics [--bootstrap-servers HOST:PORT] [--partitions 6]
+
+It connects as the principal of KAFKA_CLIENT_PROPERTIES (im-ops: creating topics needs a super user).
 """
 
 import argparse
@@ -12,14 +14,17 @@ from aiokafka.errors import KafkaConnectionError
 
 from im_contracts.topics import ALL_TOPICS, DLQ
 
+from services.common.kafka_client import client_options
+from services.common.settings import KafkaSettings
+
 DLQ_MAX_MESSAGE_BYTES = str(4 * 1024 * 1024)
 
 
-async def ensure_topics(bootstrap_servers: str, partitions: int = 6, timeout: float = 60.0) -> list[str]:
+async def ensure_topics(kafka: KafkaSettings, partitions: int = 6, timeout: float = 60.0) -> list[str]:
     """Create missing topics; return the names created."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(kafka))
         try:
             await admin.start()
             break
@@ -53,7 +58,7 @@ def main() -> None:
     parser.add_argument("--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"))
     parser.add_argument("--partitions", type=int, default=int(os.environ.get("IM_TOPIC_PARTITIONS", "6")))
     args = parser.parse_args()
-    created = asyncio.run(ensure_topics(args.bootstrap_servers, args.partitions))
+    created = asyncio.run(ensure_topics(KafkaSettings(kafka_bootstrap_servers=args.bootstrap_servers), args.partitions))
     print(f"topics: {len(ALL_TOPICS)} present, {len(created)} created ({', '.join(created) or 'none'})")
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from im_contracts import InboxFolder, Label, conversation_id
 
+from services.common.auth import SellerScope
 from services.common.http import ApiError, FiniteDecimal, Int64, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
@@ -41,7 +42,7 @@ async def inbox_page(
 def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
     api = APIRouter(prefix="/v1/sellers/{seller_id}")
 
-    @api.get("/inbox")
+    @api.get("/inbox", dependencies=[SellerScope])
     async def inbox(
         seller_id: PartyId,
         folder: InboxFolder = InboxFolder.MESSAGES,
@@ -60,12 +61,12 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
         except InvalidInboxQuery as exc:
             raise invalid(exc) from exc
 
-    @api.get("/inbox/counts")
+    @api.get("/inbox/counts", dependencies=[SellerScope])
     async def counts(seller_id: PartyId) -> dict[str, int]:
         await runtime.access.require_active(seller_id)
         return counts_of(await store.counts(seller_id))
 
-    @api.get("/conversations/{creator_id}")
+    @api.get("/conversations/{creator_id}", dependencies=[SellerScope])
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:
         await runtime.access.require_active(seller_id)
         row = await store.load(conversation_id(seller_id, creator_id))

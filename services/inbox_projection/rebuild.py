@@ -39,7 +39,9 @@ from im_contracts import ContractError, SellerAccessChanged, parse
 from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED
 
 from services.common.access import SellerAccessView
+from services.common.kafka_client import client_options
 from services.common.mongo import create_mongo_client
+from services.common.settings import KafkaSettings
 from services.inbox_projection.app import InboxSettings
 from services.inbox_projection.domain import to_document
 from services.inbox_projection.projector import ProjectionFold
@@ -73,8 +75,8 @@ class RebuildProgress:
         return text
 
 
-async def partitions_of(bootstrap_servers: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+async def partitions_of(kafka: KafkaSettings) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(**client_options(kafka))
     await admin.start()
     try:
         described = await admin.describe_topics(list(SOURCE_TOPICS))
@@ -92,7 +94,7 @@ async def rebuild(
     target = settings.model_copy(update={"database_prefix": target_prefix})
     mongo = create_mongo_client(target)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -105,7 +107,7 @@ async def rebuild(
         store = InboxStore(db)
         await store.ensure_indexes()
 
-        partitions = await partitions_of(settings.kafka_bootstrap_servers)
+        partitions = await partitions_of(settings)
         await consumer.start()
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)

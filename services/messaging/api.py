@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from im_contracts import conversation_id
 
+from services.common.auth import ConversationScope
 from services.common.http import Int64, PartyId
 from services.common.runtime import ServiceRuntime
 from services.messaging.domain import delivered_fields
@@ -15,7 +16,7 @@ from services.messaging.store import MessageStore
 def router(runtime: ServiceRuntime, store: MessageStore) -> APIRouter:
     api = APIRouter(prefix="/v1")
 
-    @api.get("/conversations/{seller_id}/{creator_id}/messages")
+    @api.get("/conversations/{seller_id}/{creator_id}/messages", dependencies=[ConversationScope])
     async def messages(
         seller_id: PartyId,
         creator_id: PartyId,

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from im_contracts import SellerAccessStatus
 
 from services.common.access import SellerAccessRevoked
+from services.common.auth import SellerScope
 from services.common.http import PartyId
 from services.moderation.domain import SubjectKind
 from services.moderation.store import ModerationStore
@@ -18,7 +19,7 @@ from services.moderation.store import ModerationStore
 def router(store: ModerationStore) -> APIRouter:
     api = APIRouter(prefix="/v1")
 
-    @api.get("/sellers/{seller_id}/blocks")
+    @api.get("/sellers/{seller_id}/blocks", dependencies=[SellerScope])
     async def blocks(seller_id: PartyId) -> dict:
         """Creators the seller blocked and creators who blocked the seller (ids, sorted).
         A revoked seller gets 403 SELLER_ACCESS_REVOKED, like every read about it (R13)."""
@@ -31,7 +32,7 @@ def router(store: ModerationStore) -> APIRouter:
             "blocked_by_creators": blocked[SubjectKind.CREATOR_BLOCKS_SELLER],
         }
 
-    @api.get("/sellers/{seller_id}/access")
+    @api.get("/sellers/{seller_id}/access", dependencies=[SellerScope])
     async def access(seller_id: PartyId) -> dict:
         """The seller's access status, answered for every seller, revoked or not.
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from im_contracts import MessageKind, Money, ReasonCode, utcnow
 
+from services.common.auth import SellerScope
 from services.common.http import PartyId
 from services.common.runtime import ServiceRuntime
 from services.quota.admission import Admission
@@ -59,7 +60,7 @@ def router(runtime: ServiceRuntime, admission: Admission) -> APIRouter:
     api = APIRouter(prefix="/v1")
     store, policy = admission.store, admission.policy
 
-    @api.get("/sellers/{seller_id}/quota")
+    @api.get("/sellers/{seller_id}/quota", dependencies=[SellerScope])
     async def quota(seller_id: PartyId, now: Now) -> QuotaStatus:
         await runtime.access.require_active(seller_id)
         week = policy.week_of(now)
@@ -84,7 +85,7 @@ def router(runtime: ServiceRuntime, admission: Admission) -> APIRouter:
             max_creator_followers=tier.max_creator_followers,
         )
 
-    @api.get("/sellers/{seller_id}/creators/{creator_id}/outreach")
+    @api.get("/sellers/{seller_id}/creators/{creator_id}/outreach", dependencies=[SellerScope])
     async def outreach(seller_id: PartyId, creator_id: PartyId, now: Now) -> OutreachStatus:
         await runtime.access.require_active(seller_id)
         week = policy.week_of(now)

@@ -34,6 +34,13 @@ from typing import Any
 
 import httpx
 
+from services.common import tokens
+from services.common.auth import Role
+from services.common.credentials import OPS, properties_path
+from services.common.kafka_client import settings_of
+from services.common.principals import grant_group_prefix
+from services.common.settings import KafkaSettings
+
 log = logging.getLogger("chaos")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +52,7 @@ PIPELINE = ("moderation", "quota", "messaging")
 PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MONGO_PORT")
 DEFAULT_PORTS = (29092, 29093, 27019)  # deploy/local/common.sh, instance "chaos"
 # Inherited from whoever runs us, but they would point the services elsewhere.
-NOT_INHERITED = (*PORT_VARIABLES, "KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "IM_PORT_BASE",
+NOT_INHERITED = (*PORT_VARIABLES, "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_PROPERTIES", "MONGODB_URI", "IM_PORT_BASE",
                  "IM_DATABASE_PREFIX", "IM_GROUP_PREFIX", "IM_AUTO_OFFSET_RESET", "IM_HTTP_PORT")
 
 
@@ -68,8 +75,23 @@ class ChaosInstance:
         return Path(os.environ.get("SCIM_DATA") or REPO_ROOT / ".data") / INSTANCE
 
     @property
+    def kafka_credentials(self) -> Path:
+        return self.data_dir / "kafka"  # deploy/local/kafka-security.sh writes them there
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        """The chaos tooling's client settings: im-ops, a super user (it also publishes poison)."""
+        return settings_of(OPS, self.kafka_bootstrap_servers, self.kafka_credentials)
+
+    @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    def auth_headers(self, ttl: int = 6 * 3600) -> dict[str, str]:
+        """An ops token of this instance for the services' /v1 reads (its key is made by services.sh)."""
+        directory = self.data_dir / "auth"
+        tokens.init(directory)
+        return {"Authorization": f"Bearer {tokens.mint(directory, Role.OPS, 'chaos', ttl)}"}
 
     def port(self, service: str) -> int:
         return self.port_base + 1 + SERVICES.index(service)
@@ -91,6 +113,7 @@ class ChaosInstance:
             IM_PORT_BASE=str(self.port_base),
             IM_DATABASE_PREFIX=self.prefix,
             IM_GROUP_PREFIX=self.prefix,
+            KAFKA_CLIENT_PROPERTIES=str(properties_path(self.kafka_credentials, OPS)),  # the scripts' own clients
             PYTHONPATH=f"{REPO_ROOT}:{REPO_ROOT / 'contracts'}",
         )
         return env
@@ -180,6 +203,7 @@ class ChaosInstance:
         self.kafka_bootstrap_servers = values["KAFKA_BOOTSTRAP_SERVERS"]
         self.mongodb_uri = values["MONGODB_URI"]
         self.script(sys.executable, "-m", "services.common.topics", "--bootstrap-servers", self.kafka_bootstrap_servers)
+        grant_group_prefix(self.kafka, self.prefix)  # the services' consumer groups of this run
         self.script("services.sh", "start")
         self.wait_ready_sync(SERVICES, ready_timeout)
         log.info("chaos instance up in %.1fs: kafka %s, %s, services on %d+, prefix %s, logs %s",

@@ -36,6 +36,9 @@ from pymongo import MongoClient
 from im_contracts import ContractModel, kafka_key
 from im_contracts.topics import DIRECTORY_EVENTS, DLQ, QUOTA_EVENTS, SEND_DELIVERED, SEND_REJECTED, SEND_REQUESTED
 
+from services.common.kafka_client import client_options
+from services.common.settings import KafkaSettings
+
 from tests.chaos.instance import PIPELINE, SERVICES, ChaosInstance
 from tests.chaos.invariants import Evidence, Rec, Verdict, check, letters_complete, outcome_records
 from tests.chaos.workload import NO_DELIVERY, Planned, PoisonSet, Workload, encoded, plan_poison, plan_workload
@@ -108,9 +111,9 @@ class Recorder:
     when the round began. Partitions are assigned by hand (no consumer group),
     so a broker restart cannot reset a position past records not yet read."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(kafka),
             group_id=None,
             enable_auto_commit=False,
             max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -188,8 +191,8 @@ class Publisher:
 
     FATAL = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId)
 
-    def __init__(self, bootstrap_servers: str) -> None:
-        self._bootstrap_servers = bootstrap_servers
+    def __init__(self, kafka: KafkaSettings) -> None:
+        self._kafka = kafka
         self._producer = self._new_producer()
         self._generation = 0
         self._replacing = asyncio.Lock()
@@ -198,7 +201,7 @@ class Publisher:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
+            **client_options(self._kafka),
             acks="all",
             enable_idempotence=True,
             max_request_size=8 * 1024 * 1024,
@@ -305,7 +308,7 @@ async def prepare_directory(instance: ChaosInstance, publisher: Publisher, workl
         await publisher.publish(DIRECTORY_EVENTS, event)
     pending = set(workload.sellers)
     deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(base_url=instance.url("quota"), timeout=10) as http:
+    async with httpx.AsyncClient(base_url=instance.url("quota"), headers=instance.auth_headers(), timeout=10) as http:
         while pending:
             for seller in sorted(pending):
                 try:
@@ -414,7 +417,7 @@ async def run_round(
     drain_timeout = drain_timeout or drain_timeout_for(sends)
     label = f"[{fault} #{round_no}]"
 
-    publisher, recorder = Publisher(instance.kafka_bootstrap_servers), Recorder(instance.kafka_bootstrap_servers)
+    publisher, recorder = Publisher(instance.kafka), Recorder(instance.kafka)
     try:
         await publisher.start()
         await recorder.start()

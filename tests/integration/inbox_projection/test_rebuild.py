@@ -54,7 +54,7 @@ async def run_rebuild(suite: Suite, target_prefix: str) -> str:
         "--target-prefix",
         target_prefix,
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'contracts'}", "KAFKA_BOOTSTRAP_SERVERS": suite.kafka, "MONGODB_URI": suite.mongodb_uri},
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'contracts'}", **suite.kafka_env("im-inbox-projection"), "MONGODB_URI": suite.mongodb_uri},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

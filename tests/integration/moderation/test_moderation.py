@@ -308,7 +308,7 @@ async def test_every_read_endpoint_refuses_a_revoked_seller(suite: Suite) -> Non
     assert f"/v1/sellers/{seller}/blocks" in paths["moderation"] and access_path in paths["moderation"]
 
     async def answers(service: str, path: str, status: int) -> bool:
-        async with suite.http(service) as http:
+        async with suite.http(service, suite.token("seller", seller)) as http:  # R13 comes after authentication
             response = await http.get(path)
         return response.status_code == status and (status != 403 or response.json()["error"] == "SELLER_ACCESS_REVOKED")
 

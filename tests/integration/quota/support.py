@@ -108,7 +108,7 @@ async def settle_group(runtimes: list[ServiceRuntime], timeout: float = 60.0) ->
 async def extra_quota_instance(suite: Suite) -> AsyncIterator[ServiceRuntime]:
     """A second quota instance: same database and consumer groups as the suite's."""
     first = suite.runtimes["quota"]
-    second = runtime_factory("quota")(**suite.settings_overrides())
+    second = runtime_factory("quota")(**suite.settings_overrides("quota"))
     await second.start()
     try:
         await settle_group([first, second])
@@ -129,8 +129,8 @@ async def quota_replaced(suite: Suite, **overrides: Any) -> AsyncIterator[Servic
         await settle_group([runtime])
         suite.runtimes["quota"] = runtime
 
-    await replace(runtime_factory("quota")(**suite.settings_overrides(), **overrides))
+    await replace(runtime_factory("quota")(**suite.settings_overrides("quota"), **overrides))
     try:
         yield suite.runtimes["quota"]
     finally:
-        await replace(runtime_factory("quota")(**suite.settings_overrides()))
+        await replace(runtime_factory("quota")(**suite.settings_overrides("quota")))
