@@ -5,7 +5,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/contracts
 LOCAL := deploy/local
 PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
 
-.PHONY: help install infra run stop status test test-unit chaos lag bench docs clean
+.PHONY: help install infra run stop status test test-unit chaos lag imctl bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -39,6 +39,10 @@ chaos: install  ## the long fault run: thousands of sends per fault, every fault
 
 lag: install  ## consumer lag of every group of the local suite (committed offset against log end)
 	@$(PY) -m services.common.lag --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092} $(LAG_ARGS)
+
+imctl: install  ## the operator's command line against the local suite (ARGS="send s1 c1 'hello' --wait"; ARGS=--help)
+	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_PORT:-9092}} \
+		MONGODB_URI=$${MONGODB_URI:-mongodb://127.0.0.1:$${FERRETDB_PORT:-27017}/} $(PY) -m imctl $(ARGS)
 
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
