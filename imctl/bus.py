@@ -54,6 +54,9 @@ async def reader(settings: ImctlSettings, **options: Any) -> AsyncIterator[AIOKa
     try:
         yield consumer
     finally:
+        # aiokafka's group-less coordinator starts a task in start(); stopped before
+        # that task first ran, stop() raises CancelledError. Let it run once.
+        await asyncio.sleep(0)
         await consumer.stop()
 
 

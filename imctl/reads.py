@@ -3,37 +3,19 @@
 from decimal import Decimal
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.table import Table
 
 from im_contracts import InboxFolder
 
 from imctl.app import app, settings
-from imctl.output import JsonOption, Refused, command, show
-from imctl.settings import http_client, path
+from imctl.output import JsonOption, command, show
+from imctl.settings import get, path
 from imctl.writes import Creator, Seller
 
 BLOCKED_ICON = "🚫"  # R11: the seller blocked the creator
 BLOCKED_BY_CREATOR_ICON = "⛔"  # R12: the creator blocked the seller
 STARRED_ICON = "★"
-
-
-def get(service: str, url_path: str, **params: Any) -> Any:
-    """GET one resource; a refusal by the service becomes its error code and detail."""
-    with http_client(settings(), service) as client:
-        try:
-            response = client.get(url_path, params={name: value for name, value in params.items() if value is not None})
-        except httpx.TransportError as exc:
-            raise Refused(f"cannot reach {service} at {client.base_url}: {exc or type(exc).__name__}") from None
-    if response.is_success:
-        return response.json()
-    try:
-        body = response.json()
-        error, detail = body["error"], body["detail"]
-    except (ValueError, KeyError, TypeError):
-        error, detail = response.reason_phrase, response.text[:200]
-    raise Refused(f"{service} answered {response.status_code} {error}: {detail}")
 
 
 def clip(text: str, width: int = 60) -> str:
@@ -108,6 +90,7 @@ def inbox(
 ) -> None:
     """A seller's inbox (R15, R16): unread counts, last message, blocked marks (R11, R12)."""
     page = get(
+        settings(),
         "inbox-projection",
         path("v1", "sellers", seller, "inbox"),
         folder=folder.value,
@@ -119,7 +102,7 @@ def inbox(
         limit=limit,
         cursor=cursor,
     )
-    counts = get("inbox-projection", path("v1", "sellers", seller, "inbox", "counts"))
+    counts = get(settings(), "inbox-projection", path("v1", "sellers", seller, "inbox", "counts"))
     show(json_output, {"seller_id": seller, "folder": folder.value, "counts": counts, **page}, inbox_table(seller, folder, page, counts))
 
 
@@ -135,7 +118,7 @@ def history(
     json_output: JsonOption = False,
 ) -> None:
     """A conversation's messages, newest first (R1)."""
-    page = get("messaging", path("v1", "conversations", seller, creator, "messages"), before_seq=before_seq, limit=limit)
+    page = get(settings(), "messaging", path("v1", "conversations", seller, creator, "messages"), before_seq=before_seq, limit=limit)
     table = Table(title=f"conversation {seller}:{creator}")
     for column in ("seq", "sender", "kind", "text", "sent at", "entry point", "quota"):
         table.add_column(column, justify="right" if column == "seq" else "left")
@@ -156,11 +139,11 @@ def quota(
     json_output: JsonOption = False,
 ) -> None:
     """A seller's weekly outreach quota (R3–R10)."""
-    allowance = get("quota", path("v1", "sellers", seller, "quota"))
+    allowance = get(settings(), "quota", path("v1", "sellers", seller, "quota"))
     document: dict[str, Any] = {"quota": allowance}
     tables = [key_values(f"quota of {seller}", allowance)]
     if creator is not None:
-        document["outreach"] = get("quota", path("v1", "sellers", seller, "creators", creator, "outreach"))
+        document["outreach"] = get(settings(), "quota", path("v1", "sellers", seller, "creators", creator, "outreach"))
         tables.append(key_values(f"outreach of {seller} to {creator}", document["outreach"]))
     show(json_output, document, *tables)
 
@@ -168,7 +151,7 @@ def quota(
 @command(app)
 def blocks(seller: Seller, json_output: JsonOption = False) -> None:
     """Who a seller blocked (R11) and who blocked the seller (R12)."""
-    found = get("moderation", path("v1", "sellers", seller, "blocks"))
+    found = get(settings(), "moderation", path("v1", "sellers", seller, "blocks"))
     table = Table(title=f"blocks of {seller}")
     table.add_column(f"{BLOCKED_ICON} blocked by the seller (R11)")
     table.add_column(f"{BLOCKED_BY_CREATOR_ICON} blocked the seller (R12)")

@@ -7,6 +7,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import Field
 
+from imctl.output import Refused
 from services.common.settings import ServiceSettings
 
 # DESIGN §5's default ports are IM_PORT_BASE + 1 … + 5, in this order (deploy/local/services.sh).
@@ -52,3 +53,20 @@ def http_client(settings: ImctlSettings, service: str) -> httpx.Client:
 def path(*segments: str) -> str:
     """A URL path from ids, each quoted so an id can never reach another endpoint."""
     return "/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def get(current: ImctlSettings, service: str, url_path: str, **params: Any) -> Any:
+    """GET one resource; a refusal by the service becomes its error code and detail."""
+    with http_client(current, service) as client:
+        try:
+            response = client.get(url_path, params={name: value for name, value in params.items() if value is not None})
+        except httpx.TransportError as exc:
+            raise Refused(f"cannot reach {service} at {client.base_url}: {exc or type(exc).__name__}") from None
+    if response.is_success:
+        return response.json()
+    try:
+        body = response.json()
+        error, detail = body["error"], body["detail"]
+    except (ValueError, KeyError, TypeError):
+        error, detail = response.reason_phrase, response.text[:200]
+    raise Refused(f"{service} answered {response.status_code} {error}: {detail}")

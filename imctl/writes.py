@@ -39,6 +39,7 @@ from im_contracts.topics import BULK_COMPLETED, MODERATION_EVENTS, SEND_DELIVERE
 from imctl.app import app, settings
 from imctl.bus import bus
 from imctl.output import BAD_INPUT, JsonOption, Outcome, Refused, command, show, stderr
+from imctl.settings import get, path
 
 Seller = Annotated[str, typer.Argument(help="seller_id")]
 Creator = Annotated[str, typer.Argument(help="creator_id")]
@@ -201,6 +202,21 @@ def bulk(
 # --- moderation and inbox commands -------------------------------------------
 
 
+def already_holds(message: Command) -> bool:
+    """Whether moderation's read API already shows what the command asks for: moderation
+    then publishes no event (it announces changes only), so there is nothing to wait for.
+    False when it cannot tell (a revoked seller's blocks are not readable, R13)."""
+    current = settings()
+    try:
+        if isinstance(message, SetSellerAccess):
+            return get(current, "moderation", path("v1", "sellers", message.seller_id, "access"))["status"] == message.status
+        blocks = get(current, "moderation", path("v1", "sellers", message.seller_id, "blocks"))
+    except Refused:
+        return False
+    listed = blocks["blocked_creators"] if isinstance(message, (BlockCreator, UnblockCreator)) else blocks["blocked_by_creators"]
+    return (message.creator_id in listed) == isinstance(message, (BlockCreator, BlockSeller))
+
+
 async def publish_and_wait(message: Command, wait: bool, timeout: float) -> dict[str, Any]:
     """Publishes a moderation command and, with `wait`, returns with the event that answers it."""
     async with bus(settings(), watch=(MODERATION_EVENTS,) if wait else ()) as kafka:
@@ -215,7 +231,12 @@ async def publish_and_wait(message: Command, wait: bool, timeout: float) -> dict
 
 def moderate(message: Command, wait: bool, timeout: float | None, json_output: bool) -> None:
     started = time.monotonic()
-    result = asyncio.run(publish_and_wait(message, wait, timeout or settings().timeout))
+    unchanged = wait and already_holds(message)
+    result = asyncio.run(publish_and_wait(message, wait and not unchanged, timeout or settings().timeout))
+    if unchanged:
+        result["unchanged"] = True
+        show(json_output, result, published(message, result["published"]) + ": already so, moderation announces no change")
+        return
     if "event" not in result:
         show(json_output, result, published(message, result["published"]))
         return
