@@ -1,14 +1,16 @@
 """`python -m imctl …` and the `imctl` console script."""
 
 import logging
+import os
 import sys
 
 from imctl.app import app
 
 
 def main() -> None:
-    # Library warnings (aiokafka retries, …) go to stderr; stdout holds only imctl's output.
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    # Libraries' own logs (aiokafka's connection errors, …) would repeat imctl's one-line
+    # reason; IMCTL_LOG_LEVEL=DEBUG shows them, on stderr.
+    logging.basicConfig(level=os.environ.get("IMCTL_LOG_LEVEL", "CRITICAL").upper(), stream=sys.stderr)
     app(prog_name="imctl")
 
 

@@ -1,6 +1,6 @@
 """The read API of DESIGN §5 as tables (or its own JSON with --json)."""
 
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +34,13 @@ def key_values(title: str, document: dict[str, Any]) -> Table:
     for name, value in document.items():
         table.add_row(name, "—" if value is None else str(value))
     return table
+
+
+def amount(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not an amount in USD, like 1500 or 99.90") from None
 
 
 # --- inbox -------------------------------------------------------------------
@@ -82,8 +89,8 @@ def inbox(
     min_followers: Annotated[int | None, typer.Option(min=0)] = None,
     max_followers: Annotated[int | None, typer.Option(min=0)] = None,
     category: Annotated[list[str] | None, typer.Option(help="Creator main category; repeat for several.")] = None,
-    min_sales_gmv: Annotated[Decimal | None, typer.Option(parser=Decimal, help="Creator 30-day sales GMV, USD.")] = None,
-    max_sales_gmv: Annotated[Decimal | None, typer.Option(parser=Decimal)] = None,
+    min_sales_gmv: Annotated[Decimal | None, typer.Option(parser=amount, help="Creator 30-day sales GMV, USD.")] = None,
+    max_sales_gmv: Annotated[Decimal | None, typer.Option(parser=amount)] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of the previous page.")] = None,
     json_output: JsonOption = False,
