@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import TypeAdapter, ValidationError
+from rich import box
 from rich.console import Group
 from rich.json import JSON
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -109,17 +110,18 @@ def dlq_list(
 ) -> None:
     """The newest dead letters, oldest of them first."""
     letters, scanned = asyncio.run(newest_letters(since_of(since) if since else None, topic, service, limit))
-    table = Table(title=f"dead letters on {DLQ}")
-    for column in ("id", "at", "service", "from", "key", "error", "payload"):
-        table.add_column(column, overflow="fold" if column == "error" else "ellipsis")
+    table = Table(title=f"dead letters on {DLQ}", box=box.SIMPLE_HEAD)
+    for column in ("id", "at (UTC)", "service", "from"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("error · key · payload", overflow="fold")  # the rest of the width; `dlq show` has it all
     for letter in letters:
         if "unreadable" in letter:
-            table.add_row(letter["id"], "", "", "", "", f"[red]not a DeadLetter[/]: {clip(letter['unreadable'])}", "")
+            table.add_row(letter["id"], "", "", "", f"[red]not a DeadLetter[/]: {clip(letter['unreadable'])}")
             continue
+        payload = clip(letter["payload"], 40) + (" (base64)" if letter["payload_encoding"] == "base64" else "")
         table.add_row(
-            letter["id"], when(letter["occurred_at"]), letter["service"], f"{letter['topic']}/{letter['partition']}@{letter['offset']}",
-            letter.get("key") or "—", clip(letter["error"], 70),
-            clip(letter["payload"], 40) + (" (base64)" if letter["payload_encoding"] == "base64" else ""),
+            letter["id"], when(letter["occurred_at"])[5:], letter["service"], f"{letter['topic']}/{letter['partition']}@{letter['offset']}",
+            Text.assemble(clip(letter["error"], 90), "\n", (f"key {letter.get('key') or '—'} · {payload}", "dim")),
         )
     table.caption = f"{len(letters)} shown of {scanned} read; `imctl dlq show ID` decodes one"
     show(json_output, {"items": letters, "scanned": scanned}, table)

@@ -24,7 +24,8 @@ def clip(text: str, width: int = 60) -> str:
 
 
 def when(timestamp: str | None) -> str:
-    return (timestamp or "")[:19].replace("T", " ")
+    """RFC 3339 to minutes, as stored (UTC)."""
+    return (timestamp or "")[:16].replace("T", " ")
 
 
 def key_values(title: str, document: dict[str, Any]) -> Table:
@@ -71,9 +72,13 @@ def inbox_row(item: dict[str, Any]) -> list[str]:
 def inbox_table(seller: str, folder: InboxFolder, page: dict[str, Any], counts: dict[str, int]) -> Table:
     totals = " · ".join(f"{name} {count}" for name, count in counts.items())
     table = Table(title=f"inbox of {seller}: {folder.value}  ({totals})")
-    for column, justify in (("creator", "left"), ("followers", "right"), ("category", "left"), ("unread", "right"),
-                            ("last message", "left"), ("sent at", "left"), ("", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("creator")
+    table.add_column("followers", justify="right")
+    table.add_column("category")
+    table.add_column("unread", justify="right")
+    table.add_column("last message", min_width=20, ratio=1)
+    table.add_column("sent at (UTC)", no_wrap=True)
+    table.add_column("", no_wrap=True)
     for item in page["items"]:
         table.add_row(*inbox_row(item))
     legend = f"{BLOCKED_ICON} you blocked the creator · {BLOCKED_BY_CREATOR_ICON} the creator blocked you · {STARRED_ICON} starred"
@@ -127,8 +132,8 @@ def history(
     """A conversation's messages, newest first (R1)."""
     page = get(settings(), "messaging", path("v1", "conversations", seller, creator, "messages"), before_seq=before_seq, limit=limit)
     table = Table(title=f"conversation {seller}:{creator}")
-    for column in ("seq", "sender", "kind", "text", "sent at", "entry point", "quota"):
-        table.add_column(column, justify="right" if column == "seq" else "left")
+    for column in ("seq", "sender", "kind", "text", "sent at (UTC)", "entry point", "quota"):
+        table.add_column(column, justify="right" if column == "seq" else "left", no_wrap=column != "text", ratio=1 if column == "text" else None)
     for message in page["items"]:
         table.add_row(
             str(message["seq"]), message["sender"], message["kind"], clip(message["text"], 80), when(message["sent_at"]),
