@@ -261,11 +261,6 @@ def moderation_command(name: str, model: type[Command], help_text: str) -> None:
     command(app, name)(run)
 
 
-moderation_command("block", BlockCreator, "The seller blocks the creator (R11); waits for CreatorBlocked.")
-moderation_command("unblock", UnblockCreator, "The seller unblocks the creator; waits for CreatorUnblocked.")
-moderation_command("block-seller", BlockSeller, "The creator blocks the seller (R12); waits for SellerBlocked.")
-moderation_command("unblock-seller", UnblockSeller, "The creator unblocks the seller; waits for SellerUnblocked.")
-
 
 @command(app)
 def access(
@@ -295,10 +290,18 @@ def publish_inbox(message: Command, json_output: bool) -> None:
     show(json_output, result, published(message, result["published"]) + " (the inbox applies it; no event answers it)")
 
 
-inbox_command("star", StarConversation, "Star a conversation (R15).")
-inbox_command("unstar", UnstarConversation, "Unstar a conversation.")
-inbox_command("archive", ArchiveConversation, "Archive a conversation (a new creator message un-archives it).")
-inbox_command("unarchive", UnarchiveConversation, "Unarchive a conversation.")
+# The commands that name one conversation's two parties.
+for register, name, model, help_text in (
+    (moderation_command, "block", BlockCreator, "The seller blocks the creator (R11); waits for CreatorBlocked."),
+    (moderation_command, "unblock", UnblockCreator, "The seller unblocks the creator; waits for CreatorUnblocked."),
+    (moderation_command, "block-seller", BlockSeller, "The creator blocks the seller (R12); waits for SellerBlocked."),
+    (moderation_command, "unblock-seller", UnblockSeller, "The creator unblocks the seller; waits for SellerUnblocked."),
+    (inbox_command, "star", StarConversation, "Star a conversation (R15)."),
+    (inbox_command, "unstar", UnstarConversation, "Unstar a conversation."),
+    (inbox_command, "archive", ArchiveConversation, "Archive a conversation (a new creator message un-archives it)."),
+    (inbox_command, "unarchive", UnarchiveConversation, "Unarchive a conversation."),
+):
+    register(name, model, help_text)
 
 
 @command(app)
