@@ -71,19 +71,19 @@ def inbox_row(item: dict[str, Any]) -> list[str]:
 
 def inbox_table(seller: str, folder: InboxFolder, page: dict[str, Any], counts: dict[str, int]) -> Table:
     totals = " · ".join(f"{name} {count}" for name, count in counts.items())
-    table = Table(title=f"inbox of {seller}: {folder.value}  ({totals})")
+    table = Table(title=f"inbox of {seller}: {folder.value}")
     table.add_column("creator")
     table.add_column("followers", justify="right")
     table.add_column("category")
     table.add_column("unread", justify="right")
-    table.add_column("last message", min_width=20, ratio=1)
-    table.add_column("sent at (UTC)", no_wrap=True)
-    table.add_column("", no_wrap=True)
+    table.add_column("last message")
+    table.add_column("sent at (UTC)")
+    table.add_column("")
     for item in page["items"]:
         table.add_row(*inbox_row(item))
     legend = f"{BLOCKED_ICON} you blocked the creator · {BLOCKED_BY_CREATOR_ICON} the creator blocked you · {STARRED_ICON} starred"
     more = f"next page: --cursor {page['next_cursor']}" if page.get("next_cursor") else "no more rows"
-    table.caption = f"{legend}\n{more}"
+    table.caption = f"{totals}\n{legend}\n{more}"
     return table
 
 
