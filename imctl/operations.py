@@ -23,7 +23,7 @@ from im_contracts.topics import ALL_TOPICS, DLQ, INTERNAL_TOPICS
 
 from imctl.app import app, settings
 from imctl.bus import partition_counts, partitions_of, reader, record_at, writer
-from imctl.output import BAD_INPUT, JsonOption, Refused, command, show, stderr
+from imctl.output import BAD_INPUT, JsonOption, Refused, command, show, stderr, stdout
 from imctl.reads import clip, key_values, when
 from imctl.settings import ImctlSettings
 from services.common.lag import PartitionLag, group_lags
@@ -216,8 +216,7 @@ def dlq_replay(
         show(json_output, {"dry_run": True, "plan": planned}, table)
         return
     if not json_output:
-        stdout_table = table
-        show(False, {}, stdout_table)
+        stdout().print(table)  # what is about to be republished, before the question
     if not yes and not typer.confirm(f"Republish {len(plan)} record(s) to their original topics?", err=True):
         raise Refused("not confirmed: nothing republished")
     done = asyncio.run(republish(plan))

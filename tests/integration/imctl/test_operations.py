@@ -1,8 +1,6 @@
 """imctl's operations: dead letters (list, show, replay), lag, the inbox
 rebuild and the topics, against the real broker and database."""
 
-import json
-
 import pytest
 
 from im_contracts import DeadLetter
