@@ -7,7 +7,7 @@ PY = $$(bash -c 'source $(LOCAL)/common.sh && echo $$PY')
 # Tools connect to the instance's Kafka as im-ops (deploy/local/kafka-security.sh made its credentials).
 AS_OPS = KAFKA_CLIENT_PROPERTIES="$${SCIM_DATA:-$(CURDIR)/.data}/$${SCIM_INSTANCE:-dev}/kafka/im-ops.properties"
 
-.PHONY: help install infra run stop status token test test-unit chaos lag bench docs clean
+.PHONY: help install infra run stop status token test test-unit chaos lag imctl bench docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -45,6 +45,10 @@ chaos: install  ## the long fault run: thousands of sends per fault, every fault
 
 lag: install  ## consumer lag of every group of the local suite (committed offset against log end)
 	@$(AS_OPS) $(PY) -m services.common.lag --bootstrap-servers 127.0.0.1:$${KAFKA_PORT:-9092} $(LAG_ARGS)
+
+imctl: install  ## the operator's command line against the local suite (ARGS="send s1 c1 'hello' --wait"; ARGS=--help)
+	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_PORT:-9092}} \
+		MONGODB_URI=$${MONGODB_URI:-mongodb://127.0.0.1:$${MONGO_PORT:-27017}/} $(AS_OPS) $(PY) -m imctl $(ARGS)
 
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing
