@@ -48,7 +48,8 @@ lag: install  ## consumer lag of every group of the local suite (committed offse
 
 imctl: install  ## the operator's command line against the local suite (ARGS="send s1 c1 'hello' --wait"; ARGS=--help)
 	@KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${KAFKA_PORT:-9092}} \
-		MONGODB_URI=$${MONGODB_URI:-mongodb://127.0.0.1:$${MONGO_PORT:-27017}/} $(AS_OPS) $(PY) -m imctl $(ARGS)
+		MONGODB_URI=$${MONGODB_URI:-mongodb://127.0.0.1:$${MONGO_PORT:-27017}/} IMCTL_AUTH_DIR=$${IMCTL_AUTH_DIR:-$${SCIM_DATA:-$(CURDIR)/.data}/$${SCIM_INSTANCE:-dev}/auth} \
+		$(AS_OPS) $(PY) -m imctl $(ARGS)
 
 bench: install  ## measure the suite `make run` started against a raw Kafka relay (BENCH_ARGS="--help"); see bench/README.md
 	@missing=$$($(PY) -m bench.requirements); [ -z "$$missing" ] || $(PY) -m pip install -q $$missing

@@ -26,7 +26,10 @@ from imctl.bus import partition_counts, partitions_of, reader, record_at, writer
 from imctl.output import BAD_INPUT, JsonOption, Refused, command, show, stderr, stdout
 from imctl.reads import clip, key_values, when
 from imctl.settings import ImctlSettings
+from services.common import tokens
+from services.common.auth import Role
 from services.common.lag import PartitionLag, group_lags
+from services.common.settings import KafkaSettings
 from services.common.topics import ensure_topics
 
 dlq = typer.Typer(help="Dead letters on im.dlq (I3): list them, show one decoded, replay them after a fix.", no_args_is_help=True)
@@ -252,7 +255,7 @@ def lag(
 ) -> None:
     """Consumer lag of every group of the suite, per topic."""
     current = settings()
-    rows = asyncio.run(group_lags(current.kafka_bootstrap_servers, prefix=prefix or f"{current.group_prefix}."))
+    rows = asyncio.run(group_lags(current, prefix=prefix or f"{current.group_prefix}."))
     totals: dict[str, int] = {}
     for row in rows:
         totals[row.group] = totals.get(row.group, 0) + row.lag
@@ -280,7 +283,7 @@ def rebuild_inbox(
     from services.inbox_projection.rebuild import TargetNotEmpty, rebuild
 
     current = settings()
-    inbox_settings = InboxSettings(kafka_bootstrap_servers=current.kafka_bootstrap_servers, mongodb_uri=current.mongodb_uri)
+    inbox_settings = InboxSettings(**current.model_dump(include=set(KafkaSettings.model_fields)), mongodb_uri=current.mongodb_uri)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=stderr(), disable=json_output)
 
     def report(line: str) -> None:
@@ -316,7 +319,7 @@ def rebuild_inbox(
 
 
 async def create_and_count(current: ImctlSettings, partitions: int, check: bool) -> tuple[list[str], dict[str, int]]:
-    created = [] if check else await ensure_topics(current.kafka_bootstrap_servers, partitions, timeout=10.0)
+    created = [] if check else await ensure_topics(current, partitions, timeout=10.0)
     return created, await partition_counts(current, ALL_TOPICS)
 
 
@@ -339,3 +342,24 @@ def topics(
     show(json_output, {"topics": rows}, table)
     if missing := [row["topic"] for row in rows if row["state"] == "missing"]:
         raise Refused(f"missing topics: {', '.join(missing)} (run `imctl topics` to create them)")
+
+
+# --- token ---------------------------------------------------------------------------
+
+
+@command(app)
+def token(
+    role: Annotated[Role, typer.Option(help="Whose token: seller, creator or ops (DESIGN §7).")],
+    sub: Annotated[str, typer.Option(help="The caller's id: the seller or creator id, or an operator's name.")],
+    ttl: Annotated[int, typer.Option(min=1, max=86_400, help="Seconds until it expires.")] = 3600,
+    json_output: JsonOption = False,
+) -> None:
+    """Mint a token for the read API with the local instance's signing key (IMCTL_AUTH_DIR)."""
+    current = settings()
+    if current.auth_dir is None or not (current.auth_dir / tokens.PRIVATE_KEY).exists():
+        raise Refused("no signing key: set IMCTL_AUTH_DIR to a local instance's .data/<instance>/auth (make imctl does)")
+    minted = tokens.mint(current.auth_dir, role, sub, ttl=ttl, issuer=current.auth_issuer)
+    if json_output:
+        show(True, {"token": minted, "role": role.value, "sub": sub, "ttl": ttl})
+    else:
+        typer.echo(minted)

@@ -1,6 +1,7 @@
 """Where imctl finds the suite, read like the services read it, and the one
 place each kind of client is built (credentials of DESIGN §7–§8 plug in here)."""
 
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -8,6 +9,9 @@ import httpx
 from pydantic import Field
 
 from imctl.output import Refused
+from services.common import tokens
+from services.common.auth import Role
+from services.common.kafka_client import client_options
 from services.common.settings import ServiceSettings
 
 # DESIGN §5's default ports are IM_PORT_BASE + 1 … + 5, in this order (deploy/local/services.sh).
@@ -31,6 +35,9 @@ class ImctlSettings(ServiceSettings):
     # {"inbox-projection": "http://inbox:8104", …}: overrides the port-base URL per service.
     urls: dict[str, str] = Field(default_factory=dict, validation_alias="IMCTL_URLS")
     token: str | None = Field(None, validation_alias="IMCTL_TOKEN")
+    # A local instance's signing key (.data/<instance>/auth): `imctl token` mints with it, and
+    # without IMCTL_TOKEN the reads carry a short-lived ops token minted from it.
+    auth_dir: Path | None = Field(None, validation_alias="IMCTL_AUTH_DIR")
     timeout: float = Field(30.0, gt=0, validation_alias="IMCTL_TIMEOUT")
 
     def service_url(self, service: str) -> str:
@@ -41,12 +48,15 @@ class ImctlSettings(ServiceSettings):
 
 def kafka_client(settings: ImctlSettings, kind: type[Client], **options: Any) -> Client:
     """An aiokafka producer, consumer or admin client of the suite's cluster."""
-    return kind(bootstrap_servers=settings.kafka_bootstrap_servers, **options)
+    return kind(**client_options(settings), **options)
 
 
 def http_client(settings: ImctlSettings, service: str) -> httpx.Client:
     """A client of one service's read API (DESIGN §5), with the bearer token if one is set."""
-    headers = {"Authorization": f"Bearer {settings.token}"} if settings.token else {}
+    token = settings.token
+    if token is None and settings.auth_dir is not None and (settings.auth_dir / tokens.PRIVATE_KEY).exists():
+        token = tokens.mint(settings.auth_dir, Role.OPS, "imctl", ttl=300, issuer=settings.auth_issuer)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=settings.service_url(service), headers=headers, timeout=10.0)
 
 

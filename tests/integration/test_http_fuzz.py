@@ -3,8 +3,8 @@ OpenAPI document, against the running in-process suite. No 5xx, ever; every
 4xx is {"error", "detail"}; and every numeric query parameter answers 422 to
 huge, negative, non-finite and malformed values.
 
-Requests go through one `request_headers` fixture, so a bearer token (the /v1
-routes are getting JWT auth) is one line to add."""
+Requests carry an ops token (one `request_headers` fixture): the fuzzing is of
+the parameters, past authentication (tests/integration/test_auth.py covers that)."""
 
 import asyncio
 from collections.abc import Callable
@@ -29,9 +29,9 @@ Call = Callable[[str, str, dict[str, Any], dict[str, str]], httpx.Response]
 
 
 @pytest.fixture
-def request_headers() -> dict[str, str]:
-    """Headers every request carries (add Authorization here once /v1 needs a token)."""
-    return {}
+def request_headers(suite: Suite) -> dict[str, str]:
+    """Headers every request carries: an ops token reads every /v1 route (DESIGN §7)."""
+    return {"Authorization": f"Bearer {suite.token()}"}
 
 
 @pytest.fixture

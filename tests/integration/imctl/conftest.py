@@ -20,6 +20,7 @@ from starlette.routing import Mount
 from typer.testing import CliRunner, Result
 
 from imctl.app import app
+from services.common.credentials import OPS
 from tests.harness import Suite
 
 
@@ -64,7 +65,8 @@ async def imctl(suite: Suite) -> Imctl:
     while not server.started:
         await asyncio.sleep(0.05)
     yield Imctl({
-        "KAFKA_BOOTSTRAP_SERVERS": suite.kafka,
+        **suite.kafka_env(OPS),
+        "IMCTL_TOKEN": suite.token(),
         "MONGODB_URI": suite.mongodb_uri,
         "IM_GROUP_PREFIX": suite.prefix,
         "IM_DATABASE_PREFIX": suite.prefix,

@@ -1,6 +1,7 @@
 """imctl without infrastructure: where it looks for the suite, how it parses
 operator input, and that every failure ends in one line."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,9 @@ from imctl.app import app
 from imctl.operations import letter_id, since_of
 from imctl.output import BAD_INPUT, Refused
 from imctl.settings import ImctlSettings, http_client, path
+from services.common import tokens
+from services.common.auth import Authenticator
+from services.common.settings import ServiceSettings
 
 
 def test_service_urls_follow_the_port_base_and_can_be_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,3 +78,18 @@ def test_every_command_has_help() -> None:
     for args in [[name] for name in names] + [["dlq", "list"], ["dlq", "show"], ["dlq", "replay"]]:
         result = CliRunner().invoke(app, [*args, "--help"])
         assert result.exit_code == 0 and "--json" in result.stdout, (args, result.output)
+
+
+async def test_token_mints_a_token_the_services_accept(tmp_path):
+    jwks = tokens.init(tmp_path)
+    result = CliRunner().invoke(app, ["token", "--role", "seller", "--sub", "s1", "--json"], env={"IMCTL_AUTH_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    minted = json.loads(result.stdout)
+    caller = await Authenticator(str(jwks), ServiceSettings().auth_issuer).verify(minted["token"])
+    assert (caller.role, caller.sub) == ("seller", "s1")
+
+
+def test_token_without_a_signing_key_is_refused_in_one_line(tmp_path):
+    result = CliRunner().invoke(app, ["token", "--role", "ops", "--sub", "me"], env={"IMCTL_AUTH_DIR": str(tmp_path)})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().startswith("imctl: no signing key")
