@@ -50,7 +50,7 @@ def refused(result: Result, code: int = 1) -> str:
     return lines[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # its server and logging set-up end with these tests
 async def imctl(suite: Suite) -> Imctl:
     # CliRunner swaps sys.stdout while a command runs; the suite's log lines
     # (structlog's default logger looks sys.stdout up per line) keep going where they went.
