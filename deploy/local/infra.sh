@@ -109,14 +109,16 @@ case "${1:-}" in
   start-mongo) start_mongo ;;
   kill-mongo) kill_mongo ;;
   status)
-    status_of "$KAFKA_PID" kafka "127.0.0.1:$KAFKA_PORT"
+    [ -z "${KAFKA_PORT:-}" ] || status_of "$KAFKA_PID" kafka "127.0.0.1:$KAFKA_PORT"
     status_of "$MONGO_PID" mongo "127.0.0.1:$MONGO_PORT" ;;
   clean)
     stop_pid "$KAFKA_PID" kafka; stop_pid "$MONGO_PID" mongo
     rm -rf "$DATA_DIR"; log "removed $DATA_DIR" ;;
   env)
-    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
-    echo "KAFKA_CREDENTIALS_DIR=$KAFKA_SECRETS_DIR"
+    if [ -n "${KAFKA_PORT:-}" ]; then  # the "engine" instance is a database alone
+      echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT"
+      echo "KAFKA_CREDENTIALS_DIR=$KAFKA_SECRETS_DIR"
+    fi
     echo "MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/" ;;
   *) echo "usage: $0 start|stop|status|clean|env|restart-kafka|stop-kafka|start-kafka|restart-mongo|stop-mongo|start-mongo|kill-mongo" >&2; exit 2 ;;
 esac
