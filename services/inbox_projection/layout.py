@@ -2,7 +2,7 @@
 
 A *chain* is one ordering of a set of a seller's rows, in buckets: the main
 chain holds all of them (chain id = seller id); a dimension chain holds the
-rows of one category hash bit (`<seller>/c<bit>`), one followers band
+rows of one category (`<seller>/c<name, base64url>`), one followers band
 (`<seller>/f<band>`) or one sales GMV band (`<seller>/g<band>`), a band per
 power of two. So every listed row (a conversation with messages) is in up to
 four chains, with one *entry* in one bucket of each: `{v, t, f, fo, c, g}` —
@@ -32,6 +32,7 @@ activity can arrive after newer activity of another row): a row is certain
 once its time is above every unread bucket's `hi`.
 """
 
+import base64
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,8 +73,13 @@ def bucket_id(chain: str, n: int) -> str:
 MAIN = "main"
 
 
+def category_dimension(category: str) -> str:
+    """A category's chain, by its exact name (base64url: no dots in a field name)."""
+    return "c" + base64.urlsafe_b64encode(category.encode()).decode().rstrip("=")
+
+
 def chain_id(seller_id: str, dimension: str) -> str:
-    """`dimension`: MAIN, or `c<bit>`, `f<band>`, `g<band>`."""
+    """`dimension`: MAIN, or `c<category>`, `f<band>`, `g<band>`."""
     return seller_id if dimension == MAIN else f"{seller_id}/{dimension}"
 
 
@@ -84,7 +90,7 @@ def dimensions_of(doc: dict[str, Any]) -> list[str]:
         return []
     if doc["followers"] is None:
         return [MAIN]
-    return [MAIN, f"c{category_bit(doc['main_category'])}", f"f{band(doc['followers'])}", f"g{band(doc['sales_gmv_30d'])}"]
+    return [MAIN, category_dimension(doc["main_category"]), f"f{band(doc['followers'])}", f"g{band(doc['sales_gmv_30d'])}"]
 
 
 def entry_of(doc: dict[str, Any]) -> Entry | None:
@@ -238,7 +244,7 @@ def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
     f = query.filters
     options = [[chain_id(seller_id, MAIN)]]
     if f.categories:
-        options.append(sorted({chain_id(seller_id, f"c{category_bit(c)}") for c in f.categories}))
+        options.append(sorted({chain_id(seller_id, category_dimension(c)) for c in f.categories}))
     if (f.min_followers, f.max_followers) != (None, None):
         options.append([chain_id(seller_id, f"f{b}") for b in _bands(f.min_followers, f.max_followers)])
     gmv = f.gmv_range()
