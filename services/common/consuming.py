@@ -47,7 +47,7 @@ def json_object_decoder(max_bytes: int) -> Callable[[StreamMessage[Any]], Awaita
     async def decode(msg: StreamMessage[Any]) -> Any:
         value = parse_json_object(msg.body, max_bytes=max_bytes)
         _decoded_body.set(value)
-        structlog.contextvars.bind_contextvars(command_id=readable_command_id(value), message_type=_type_label(value))
+        structlog.contextvars.bind_contextvars(command_id=readable_command_id(value), message_type=type_label(value))
         if not msg.raw_message.key:
             # Without the key the record sits on an arbitrary partition, out of
             # order with its conversation, seller or creator (DESIGN §3).
@@ -57,7 +57,7 @@ def json_object_decoder(max_bytes: int) -> Callable[[StreamMessage[Any]], Awaita
     return decode
 
 
-def _type_label(body: dict[str, Any]) -> str:
+def type_label(body: dict[str, Any]) -> str:
     """The body's `type` as a metric label: a known-looking name, else "unknown"."""
     kind = body.get("type")
     return kind if isinstance(kind, str) and kind.isidentifier() and len(kind) <= 64 else "unknown"
@@ -95,8 +95,6 @@ class ConsumingRuntime(Protocol):
 
 
 def consumer_middleware(runtime: ConsumingRuntime) -> type[BaseMiddleware]:
-    settings = runtime.settings
-
     class ResilientConsumer(BaseMiddleware):
         async def consume_scope(self, call_next: Callable[..., Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
             record = msg.raw_message
@@ -139,48 +137,54 @@ def consumer_middleware(runtime: ConsumingRuntime) -> type[BaseMiddleware]:
             except Exception as exc:
                 if is_transient(exc) or is_broken_producer(exc):
                     raise  # not the message's fault
-                await self._dead_letter(msg, record, exc)
+                await dead_letter(runtime, record, _decoded_body.get(), exc, msg.correlation_id)
                 result = "dead_letter"
             runtime.health.mark_recovered()
             return result
 
-        async def _dead_letter(self, msg: StreamMessage[Any], record: Any, exc: BaseException) -> None:
-            """Publish the record to im.dlq with what was read of it (never parsed
-            again), then let the topic's invalid-input hook answer the command."""
-            error = describe(exc)
-            log.error("dead-lettering message", error=error)
-            runtime.metrics.dead_letters.labels(record.topic).inc()
-            body = _decoded_body.get()
-            command_id = None if body is None else readable_command_id(body)
-            await self._publish_letter(msg, record, error, command_id)
-            hook = runtime.invalid_input_hooks.get(record.topic)
-            if hook is not None and body is not None and command_id is not None:
-                try:
-                    await runtime.wait_out(lambda: hook(command_id, body, error, msg.correlation_id))
-                except Exception as hook_exc:
-                    if is_transient(hook_exc) or is_broken_producer(hook_exc):
-                        raise
-                    # The letter is out: the record is dealt with, only the answer to its sender is missing.
-                    runtime.metrics.dead_letter_failures.labels(record.topic, "invalid_input_hook").inc()
-                    log.error("invalid-input hook failed", error=describe(hook_exc))
-
-        async def _publish_letter(self, msg: StreamMessage[Any], record: Any, error: str, command_id: str | None) -> None:
-            """Outages are waited out; any other failure is ours, not the message's:
-            say so (log, metric, /readyz) and try again with backoff, never in a hot loop."""
-            backoff = settings.retry_initial_backoff_seconds
-            while True:
-                try:
-                    letter = dead_letter_for(service=settings.service_name, record=record, error=error, command_id=command_id)
-                    await runtime.wait_out(lambda: runtime.publisher.send([letter], msg.correlation_id))
-                    return
-                except Exception as exc:
-                    if runtime.stopping or is_transient(exc) or is_broken_producer(exc):
-                        raise
-                    reason = f"cannot dead-letter {record.topic} partition {record.partition} offset {record.offset}: {describe(exc)}"
-                    runtime.health.mark_degraded(reason)
-                    runtime.metrics.dead_letter_failures.labels(record.topic, "publish").inc()
-                    log.critical("cannot dead-letter message; retrying", error=reason, backoff=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, settings.retry_max_backoff_seconds)
-
     return ResilientConsumer
+
+
+async def dead_letter(
+    runtime: ConsumingRuntime, record: Any, body: dict[str, Any] | None, exc: BaseException, correlation_id: str | None
+) -> None:
+    """Publish the record to im.dlq with what was read of it (`body`, never parsed
+    again), then let the topic's invalid-input hook answer the command."""
+    error = describe(exc)
+    log.error("dead-lettering message", error=error, topic=record.topic, partition=record.partition, offset=record.offset)
+    runtime.metrics.dead_letters.labels(record.topic).inc()
+    command_id = None if body is None else readable_command_id(body)
+    await _publish_letter(runtime, record, error, command_id, correlation_id)
+    hook = runtime.invalid_input_hooks.get(record.topic)
+    if hook is not None and body is not None and command_id is not None:
+        try:
+            await runtime.wait_out(lambda: hook(command_id, body, error, correlation_id))
+        except Exception as hook_exc:
+            if is_transient(hook_exc) or is_broken_producer(hook_exc):
+                raise
+            # The letter is out: the record is dealt with, only the answer to its sender is missing.
+            runtime.metrics.dead_letter_failures.labels(record.topic, "invalid_input_hook").inc()
+            log.error("invalid-input hook failed", error=describe(hook_exc))
+
+
+async def _publish_letter(
+    runtime: ConsumingRuntime, record: Any, error: str, command_id: str | None, correlation_id: str | None
+) -> None:
+    """Outages are waited out; any other failure is ours, not the message's:
+    say so (log, metric, /readyz) and try again with backoff, never in a hot loop."""
+    settings = runtime.settings
+    backoff = settings.retry_initial_backoff_seconds
+    while True:
+        try:
+            letter = dead_letter_for(service=settings.service_name, record=record, error=error, command_id=command_id)
+            await runtime.wait_out(lambda: runtime.publisher.send([letter], correlation_id))
+            return
+        except Exception as exc:
+            if runtime.stopping or is_transient(exc) or is_broken_producer(exc):
+                raise
+            reason = f"cannot dead-letter {record.topic} partition {record.partition} offset {record.offset}: {describe(exc)}"
+            runtime.health.mark_degraded(reason)
+            runtime.metrics.dead_letter_failures.labels(record.topic, "publish").inc()
+            log.critical("cannot dead-letter message; retrying", error=reason, backoff=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, settings.retry_max_backoff_seconds)

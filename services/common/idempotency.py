@@ -7,15 +7,17 @@ redelivery overlapping the original), both publish the winner, never two
 different outcomes (I1).
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.outbox import Outgoing
+
+DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +72,38 @@ class DecisionStore:
         if existing is not None:
             return existing
         return await self.record(command_id, await decide())
+
+    async def decide_each(
+        self, command_ids: Sequence[str], decide: Callable[[list[int]], Awaitable[list[Decision]]]
+    ) -> list[Decision]:
+        """`decide_once` for a batch, in one pass: the stored decisions read with
+        one query, `decide` called once with the positions of the commands
+        without one (the first of each command_id), the new ones stored with one
+        unordered insert. Returns the decision that stands for every position;
+        a command met twice gets its first decision twice."""
+        stored = {
+            doc["_id"]: Decision.from_document(doc)
+            for doc in await self._collection.find({"_id": {"$in": list(set(command_ids))}}).to_list()
+        }
+        first: dict[str, int] = {}
+        for position, command_id in enumerate(command_ids):
+            if command_id not in stored:
+                first.setdefault(command_id, position)
+        if first:
+            decided = dict(zip(first, await decide(list(first.values())), strict=True))
+            stored |= await self._record_each(decided)
+        return [stored[command_id] for command_id in command_ids]
+
+    async def _record_each(self, decided: dict[str, Decision]) -> dict[str, Decision]:
+        """Store the decisions unless stored meanwhile; return the ones that stand."""
+        documents = [decision.to_document(command_id) for command_id, decision in decided.items()]
+        try:
+            await self._collection.insert_many(documents, ordered=False)
+            return decided
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(error["code"] != DUPLICATE_KEY for error in errors):
+                raise
+            raced = [documents[error["index"]]["_id"] for error in errors]  # another delivery stored first
+            standing = await self._collection.find({"_id": {"$in": raced}}).to_list()
+            return decided | {doc["_id"]: Decision.from_document(doc) for doc in standing}

@@ -51,6 +51,13 @@ class ServiceMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.batch_records = Histogram(
+            "im_batch_records",
+            "Records per batch handled by a batch (send-path) subscriber.",
+            ["topic"],
+            registry=self.registry,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+        )
         self.consumer_lag = Gauge(
             "im_consumer_lag",
             "Messages behind the log end, per subscribed partition.",

@@ -44,6 +44,10 @@ class Publisher:
     async def send(self, records: Iterable[Outgoing], correlation_id: str | None = None) -> None:
         """Hand every record to the producer, then wait for all their acks: one
         round trip for a decision's records, in order within each partition."""
+        await self.send_each((record, correlation_id) for record in records)
+
+    async def send_each(self, records: Iterable[tuple[Outgoing, str | None]]) -> None:
+        """`send` for records of several commands (a batch), each with its correlation id."""
         acks = [
             await self._broker.publish(
                 record.value,
@@ -53,7 +57,7 @@ class Publisher:
                 correlation_id=correlation_id,
                 no_confirm=True,
             )
-            for record in records
+            for record, correlation_id in records
         ]
         # FastStream's in-memory test broker delivers at once and returns no future.
         await asyncio.gather(*(ack for ack in acks if inspect.isawaitable(ack)))

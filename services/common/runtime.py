@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import APIRouter, FastAPI
-from faststream.kafka import KafkaBroker
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.middlewares import AckPolicy
 
@@ -20,6 +20,7 @@ from im_contracts import ModerationEvent, SellerAccessChanged
 from im_contracts.topics import MODERATION_EVENTS
 
 from services.common.access import SellerAccessView
+from services.common.batching import AfterPublish, BatchConsumer, BatchHandler, safe_headers_parser
 from services.common.consuming import InvalidInputHook, consumer_middleware, json_object_decoder
 from services.common.errors import is_broken_producer, is_transient
 from services.common.health import Health, RecordTracker
@@ -99,6 +100,32 @@ class ServiceRuntime:
             auto_offset_reset=self.settings.auto_offset_reset,
             **options,
         )
+
+    def batch_subscriber(
+        self, topic: str, model: Any, handle: BatchHandler[Any], *, title: str,
+        purpose: str = "", after_publish: AfterPublish[Any] | None = None,
+    ) -> Any:
+        """A send-path subscriber handed one fetch at a time (services.common.batching);
+        the fetch's offsets are committed once the whole batch is handled."""
+        batch = BatchConsumer(self, model, handle, after_publish)
+
+        @self.broker.subscriber(
+            topic,
+            group_id=self.settings.group_id(purpose),
+            batch=True,
+            max_records=self.settings.batch_max_records,
+            batch_timeout_ms=self.settings.pipeline_fetch_wait_ms,
+            fetch_max_wait_ms=self.settings.pipeline_fetch_wait_ms,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=safe_headers_parser,
+            decoder=_raw_values,
+            auto_offset_reset=self.settings.auto_offset_reset,
+            title=title,
+        )
+        async def consume(values: Any, msg: KafkaMessage) -> None:
+            await batch.consume(msg.raw_message, getattr(msg, "consumer", None))
+
+        return consume
 
     def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
         """Run a step (typically index creation) before consuming starts."""
@@ -213,6 +240,11 @@ class ServiceRuntime:
         stuck = self.records.stuck()
         checks["records"] = {"ok": not stuck, "stuck": stuck}
         return checks
+
+
+async def _raw_values(msg: Any) -> Any:
+    """Batch bodies are decoded record by record in services.common.batching."""
+    return None
 
 
 def consumers_of(subscriber: Any) -> list[AIOKafkaConsumer]:

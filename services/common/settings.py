@@ -77,6 +77,8 @@ class ServiceSettings(KafkaSettings):
     # partitions and handles them in order, so per-conversation order is kept
     # while conversations on other partitions proceed meanwhile.
     pipeline_concurrency: int = Field(3, ge=1, le=64)
+    # Most records one send-path batch takes from a fetch (services.common.batching).
+    batch_max_records: int = Field(500, ge=1, le=10_000)
     # How long a pipeline consumer's fetch waits for data. aiokafka keeps one
     # fetch in flight per broker and leaves partitions whose records are still
     # buffered out of it, so a long wait on quiet partitions delays the next

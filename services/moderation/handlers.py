@@ -20,6 +20,7 @@ from im_contracts import (
 from im_contracts.base import MAX_TEXT_LENGTH
 from im_contracts.topics import MODERATION_COMMANDS, SEND_REJECTED, SEND_REQUESTED, SEND_SCREENED
 
+from services.common.batching import Incoming
 from services.common.idempotency import Decision, DecisionStore
 from services.common.outbox import Outgoing
 from services.common.runtime import ServiceRuntime
@@ -100,22 +101,26 @@ def _is_valid(name: str, value: Any) -> bool:
 def register(
     runtime: ServiceRuntime, store: ModerationStore, command_decisions: DecisionStore, policy: ContentPolicyFile
 ) -> None:
-    async def judge(send: SendMessage) -> Decision:
-        facts = await store.screening_facts(send.seller_id, send.creator_id)
-        refusal = screen(send, facts, policy.current())
-        return screened(send) if refusal is None else rejected(send, refusal)
+    async def judge_each(sends: list[SendMessage]) -> list[Decision]:
+        facts = await store.screening_facts_each([(send.seller_id, send.creator_id) for send in sends])
+        rules = policy.current()
+        return [
+            screened(send) if (refusal := screen(send, pair_facts, rules)) is None else rejected(send, refusal)
+            for send, pair_facts in zip(sends, facts, strict=True)
+        ]
 
-    async def screen_once(send: SendMessage, correlation_id: str | None) -> None:
+    async def screen_each(sends: list[SendMessage]) -> list[Decision]:
         # The first stored decision wins: a block landing between a send and its
         # redelivery cannot turn a delivered send into a rejected one (I1, I2).
-        decision = await runtime.decisions.decide_once(send.command_id, lambda: judge(send))
-        await runtime.publisher.send(decision.outgoing, correlation_id)
-        runtime.metrics.outcomes.labels(decision.outcome).inc()
+        return await runtime.decisions.decide_each(
+            [send.command_id for send in sends], lambda positions: judge_each([sends[n] for n in positions])
+        )
 
     async def reject_invalid(command_id: str, body: dict[str, Any], error: str, correlation_id: str | None) -> None:
         send = send_with_text_out_of_bounds(body)
         if send is not None:
-            await screen_once(send, correlation_id)
+            (decision,) = await screen_each([send])
+            await runtime.publisher.send(decision.outgoing, correlation_id)
             return
         rejection = invalid_command_rejection(command_id, body, error)
         decision = Decision(outcome="rejected:INVALID_COMMAND", outgoing=(Outgoing.of(SEND_REJECTED, rejection),))
@@ -124,9 +129,10 @@ def register(
 
     runtime.invalid_input_hooks[SEND_REQUESTED] = reject_invalid
 
-    @runtime.subscriber(SEND_REQUESTED, title="moderation:screen", pipeline=True)
-    async def screen_send(send: SendRequestedMessage, msg: KafkaMessage) -> None:
-        await screen_once(send, msg.correlation_id)
+    async def screen_batch(batch: list[Incoming[SendMessage]]) -> list[Decision]:
+        return await screen_each([item.message for item in batch])
+
+    runtime.batch_subscriber(SEND_REQUESTED, SendRequestedMessage, screen_batch, title="moderation:screen")
 
     @runtime.subscriber(MODERATION_COMMANDS, purpose="commands", title="moderation:commands")
     async def apply_command(command: ModerationCommand, msg: KafkaMessage) -> None:

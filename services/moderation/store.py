@@ -10,8 +10,8 @@ that version: the loser reads again, and judges again or finds itself applied.
 
 A command redelivered after a crash between changing the subject and storing
 its decision finds itself in the history and republishes the very same event (I2)
-instead of judging itself "already done" and publishing nothing. A send reads
-its three subjects with one `_id` query.
+instead of judging itself "already done" and publishing nothing. A batch of sends
+reads all their subjects with one `_id` query.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -100,7 +100,7 @@ class ModerationStore:
 
     async def _states(self, *subjects: Subject) -> list[str]:
         found = {doc["_id"]: doc["state"] for doc in await self.subjects.find(
-            {"_id": {"$in": [subject.key for subject in subjects]}}, {"state": 1}).to_list()}
+            {"_id": {"$in": list({subject.key for subject in subjects})}}, {"state": 1}).to_list()}
         return [found.get(subject.key, subject.initial_state) for subject in subjects]
 
     async def state_of(self, subject: Subject) -> str:
@@ -116,14 +116,27 @@ class ModerationStore:
         return doc["history"] if doc else []
 
     async def screening_facts(self, seller_id: str, creator_id: str) -> ScreeningFacts:
-        access, by_seller, by_creator = await self._states(
-            seller_access(seller_id), seller_blocks_creator(seller_id, creator_id), creator_blocks_seller(seller_id, creator_id)
-        )
-        return ScreeningFacts(
-            seller_access=SellerAccessStatus(access),
-            seller_blocked_creator=by_seller == BLOCKED,
-            creator_blocked_seller=by_creator == BLOCKED,
-        )
+        (facts,) = await self.screening_facts_each([(seller_id, creator_id)])
+        return facts
+
+    async def screening_facts_each(self, pairs: list[tuple[str, str]]) -> list[ScreeningFacts]:
+        """The facts of each (seller, creator) pair, all read with one `_id` query."""
+        subjects = [
+            subject
+            for seller_id, creator_id in pairs
+            for subject in (
+                seller_access(seller_id), seller_blocks_creator(seller_id, creator_id), creator_blocks_seller(seller_id, creator_id)
+            )
+        ]
+        states = iter(await self._states(*subjects))
+        return [
+            ScreeningFacts(
+                seller_access=SellerAccessStatus(access),
+                seller_blocked_creator=by_seller == BLOCKED,
+                creator_blocked_seller=by_creator == BLOCKED,
+            )
+            for access, by_seller, by_creator in zip(states, states, states, strict=False)
+        ]
 
     async def blocks_of(self, seller_id: str) -> dict[SubjectKind, list[str]]:
         """Creators currently blocked, per direction, sorted by creator id (an HTTP read)."""
