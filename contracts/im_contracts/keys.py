@@ -6,7 +6,9 @@ The key decides the partition, and so which records a consumer sees in order:
   inbox commands, card commands and events, connections) use `conversation_id`, so
   everything about one conversation stays in order (R1, R5, I5);
 - seller-scoped types (bulk, seller access, GMV, the outreach ledger, sample reviews —
-  whose creator may be unknown) use `seller_id`;
+  whose creator may be unknown — and the internal `SendScreened`, so that one quota
+  consumer owns a seller's allowance, week tier and conversations: a seller's
+  conversations stay in order within the seller's partition) use `seller_id`;
 - creator-scoped types (creator profiles) use `creator_id`;
 - `DeadLetter` reuses the original record's key, or the failing service's name.
 
@@ -74,7 +76,6 @@ class KeyScope(StrEnum):
 
 _CONVERSATION_SCOPED = (
     SendMessage,
-    SendScreened,
     SendAdmitted,
     MessageDelivered,
     MessageRejected,
@@ -105,6 +106,7 @@ _CONVERSATION_SCOPED = (
     CreatorConnected,
 )
 _SELLER_SCOPED = (
+    SendScreened,
     BulkSendMessage,
     BulkSendCompleted,
     SetSellerAccess,

@@ -34,6 +34,8 @@ from services.common.logging import get_logger
 
 M = TypeVar("M")
 log = get_logger("im.consumer")
+# What a stage that only follows a topic answers for each record: nothing to publish or count.
+NOT_DECIDED = Decision(outcome="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,8 @@ class BatchConsumer(Generic[M]):
         if self.after_publish is not None:
             await runtime.wait_out(lambda: self.after_publish(items, decisions), topic=topic)
         for item, decision in zip(items, decisions, strict=True):
-            runtime.metrics.outcomes.labels(decision.outcome).inc()
+            if decision.outcome:
+                runtime.metrics.outcomes.labels(decision.outcome).inc()
             self._count(item.record, item.body, "ok")
             log.debug("handled", offset=item.record.offset, partition=item.record.partition,
                       command_id=getattr(item.message, "command_id", None), outcome=decision.outcome)

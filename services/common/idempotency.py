@@ -15,9 +15,8 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.common.mongo import DUPLICATE_KEY
 from services.common.outbox import Outgoing
-
-DUPLICATE_KEY = 11000
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,16 @@
 """MongoDB access through PyMongo's async API (Motor's official successor), and one
-small write pattern: an insert that stands if it is the first."""
+few write patterns: an insert that stands if it is the first, a bulk write of
+conditional changes that says whether all of them applied."""
 
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.settings import ServiceSettings
+
+DUPLICATE_KEY = 11000
 
 
 def create_mongo_client(settings: ServiceSettings) -> AsyncMongoClient:
@@ -31,3 +34,16 @@ async def insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
     except DuplicateKeyError:
         return False
 
+
+async def all_applied(collection: AsyncCollection, operations: list[InsertOne | UpdateOne]) -> bool:
+    """One unordered bulk write; False when one of its changes met a document
+    changed meanwhile (its filter matched nothing, or its insert a document
+    inserted meanwhile)."""
+    updates = sum(1 for operation in operations if isinstance(operation, UpdateOne))
+    try:
+        result = await collection.bulk_write(operations, ordered=False)
+    except BulkWriteError as exc:
+        if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+            raise
+        return False
+    return result.matched_count == updates

@@ -6,7 +6,8 @@ restart: the job notes how far its fan-out got, and completion is checked
 whenever an outcome arrives (delivered here, rejected from im.send.rejected).
 """
 
-import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,18 @@ from services.messaging.domain import (
 from services.messaging.store import BulkStore
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one fan-out send: delivered here, or rejected on im.send.rejected."""
+
+    command_id: str
+    bulk_id: str
+    creator_id: str | None
+    outcome: str
+    reason: ReasonCode | None
+    correlation_id: str | None
+
+
 class BulkCoordinator:
     def __init__(self, store: BulkStore, publisher: Publisher) -> None:
         self.store = store
@@ -38,38 +51,40 @@ class BulkCoordinator:
         job = await self.store.record_job(bulk_job_document(bulk, datetime.now(UTC)))
         sends = fan_out_of(job)
         for progress, chunk in remaining_chunks(sends, job["fanned_out"]):
-            await asyncio.gather(
-                *(self.publisher.send([Outgoing.of(SEND_REQUESTED, send)], correlation_id) for send in chunk)
-            )
+            await self.publisher.send([Outgoing.of(SEND_REQUESTED, send) for send in chunk], correlation_id)
             await self.store.note_progress(job["_id"], progress)
 
-    async def record_outcome(
-        self,
-        *,
-        command_id: str,
-        bulk_id: str,
-        creator_id: str | None,
-        outcome: str,
-        reason: ReasonCode | None,
-        correlation_id: str | None,
-    ) -> None:
-        job = await self.store.find_job(bulk_id)
-        if job is None or not is_fan_out_of(job, command_id, creator_id):
-            return  # a bulk_id this service never fanned out
-        assert creator_id is not None
-        tallied = await self.store.count_outcome(
-            job, outcome_document(command_id, bulk_id, creator_id, outcome, str(reason) if reason else None)
-        )
-        # Checked on every (re)delivery, so a crash right after the last outcome
-        # is counted still completes the job when that outcome is redelivered.
-        if tallied >= job["total"]:
-            await self._complete(job, correlation_id)
+    async def record_outcome(self, **fields: Any) -> None:
+        await self.record_outcomes([Outcome(**fields)])
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Count fan-out outcomes towards their jobs (one read of the jobs, one write
+        of the outcomes and one count per job) and complete the jobs they finish."""
+        jobs = await self.store.find_jobs(list({outcome.bulk_id for outcome in outcomes}))
+        by_job: dict[str, dict[str, dict[str, Any]]] = {}
+        correlation: dict[str, str | None] = {}
+        for outcome in outcomes:
+            job = jobs.get(outcome.bulk_id)
+            if job is None or not is_fan_out_of(job, outcome.command_id, outcome.creator_id):
+                continue  # a bulk_id this service never fanned out
+            assert outcome.creator_id is not None
+            by_job.setdefault(job["_id"], {})[outcome.command_id] = outcome_document(
+                outcome.command_id, outcome.bulk_id, outcome.creator_id, outcome.outcome, str(outcome.reason) if outcome.reason else None
+            )
+            correlation.setdefault(job["_id"], outcome.correlation_id)
+        for bulk_id, documents in by_job.items():
+            job = jobs[bulk_id]
+            tallied = await self.store.count_outcomes(job, list(documents.values()))
+            # Checked on every (re)delivery, so a crash right after the last outcome
+            # is counted still completes the job when that outcome is redelivered.
+            if tallied >= job["total"]:
+                await self._complete(job, correlation[bulk_id])
 
     async def _complete(self, job: dict[str, Any], correlation_id: str | None) -> None:
         completion = await self.store.find_completion(job["_id"])
         if completion is None:
             summary = bulk_summary(
-                job, await self.store.outcomes_of(job["_id"]), event_id=new_event_id(), occurred_at=datetime.now(UTC)
+                job, await self.store.outcomes_of(job), event_id=new_event_id(), occurred_at=datetime.now(UTC)
             )
             if summary is None:
                 return

@@ -105,6 +105,10 @@ def is_fan_out_of(job: dict[str, Any], command_id: str, creator_id: str | None) 
     return creator_id is not None and creator_id in job["creator_ids"] and command_id == fan_out_command_id(job["_id"], creator_id)
 
 
+def fan_out_command_ids(job: dict[str, Any]) -> list[str]:
+    return [fan_out_command_id(job["_id"], creator_id) for creator_id in job["creator_ids"]]
+
+
 def outcome_document(command_id: str, bulk_id: str, creator_id: str, outcome: str, reason: str | None) -> dict[str, Any]:
     return {"_id": command_id, "bulk_id": bulk_id, "creator_id": creator_id, "outcome": outcome, "reason": reason}
 

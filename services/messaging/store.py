@@ -1,27 +1,31 @@
 """Messages, one document per command_id, numbered per conversation; bulk jobs.
 
-A conversation's next seq comes from its counter document, `$inc`-ed by one
-`find_one_and_update`; the counter also names the command that took the seq.
-So a command redelivered after a crash between taking its seq and storing its
-message stores it under the very seq it took, and two deliveries of one command
-share one seq: a seq exists only as a stored message, with no gap (R1, I5). The
-unique (conversation_id, seq) index guards the numbering against a counter that
-ever fell behind its messages.
+A conversation's seqs come from its counter document: a batch of sends takes the
+next seqs of each of its conversations with one conditional update of each
+counter (the seq it read), and the counter names the commands that took them
+(`taken`). So a command redelivered after a crash between taking its seq and
+storing its message stores it under the very seq it took, two deliveries of one
+command share one seq, and of two consumers racing on one conversation (a
+rebalance overlapping the old owner) only one takes those seqs: the other reads
+again. A seq exists only as a stored message, with no gap (R1, I5). The unique
+(conversation_id, seq) index guards the numbering against a counter that ever
+fell behind its messages.
 """
 
-import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
-from im_contracts import SendAdmitted
+from im_contracts import SendAdmitted, conversation_id
 
+from services.common.mongo import DUPLICATE_KEY, all_applied
 from services.common.outbox import Outgoing
-from services.messaging.domain import new_message_document
+from services.messaging.domain import fan_out_command_ids, new_message_document
 
 
 class MessageStore:
@@ -37,37 +41,86 @@ class MessageStore:
     async def find(self, command_id: str) -> dict[str, Any] | None:
         return await self.messages.find_one({"_id": command_id})
 
-    async def deliver(self, admitted: SendAdmitted, conversation: str) -> dict[str, Any]:
-        """Store the message once; a redelivered command gets the stored one back."""
-        command_id = admitted.command_id
-        while True:
-            stored, counter = await asyncio.gather(self.find(command_id), self.counters.find_one({"_id": conversation}))
-            if stored is not None:
-                return stored
-            if counter is not None and counter["command_id"] == command_id:
-                seq = counter["seq"]  # taken by this command before a crash (or by its other delivery)
-            else:
-                try:
-                    before = await self.counters.find_one_and_update(
-                        {"_id": conversation, "command_id": {"$ne": command_id}},
-                        {"$inc": {"seq": 1}, "$set": {"command_id": command_id}},
-                        upsert=True,
-                        return_document=ReturnDocument.BEFORE,  # atomic with the change on every engine
-                    )
-                except DuplicateKeyError:
-                    continue  # this command's other delivery took a seq meanwhile, or a racing first upsert won
-                seq = (before["seq"] if before else 0) + 1
-            doc = new_message_document(
-                admitted, seq=seq, message_id=uuid.uuid4().hex, event_id=uuid.uuid4().hex, delivered_at=datetime.now(UTC)
+    async def deliver_each(self, sends: Sequence[SendAdmitted]) -> list[dict[str, Any]]:
+        """Store each message once, in order per conversation; a redelivered command
+        gets the stored one back. Returns the stored message of every send."""
+        stored: dict[str, dict[str, Any]] = {}
+        waiting = list({admitted.command_id: admitted for admitted in sends}.values())
+        while waiting:
+            found = await self.messages.find({"_id": {"$in": [a.command_id for a in waiting]}}).to_list()
+            stored |= {doc["_id"]: doc for doc in found}
+            waiting = [a for a in waiting if a.command_id not in stored]
+            if not waiting:
+                break
+            seqs, lost = await self._take_seqs(waiting)
+            stored |= await self._store(
+                [admitted for admitted in waiting if admitted.command_id in seqs], seqs)
+            waiting = [admitted for admitted in waiting if admitted.command_id in lost]
+        return [stored[admitted.command_id] for admitted in sends]
+
+    async def _take_seqs(self, sends: list[SendAdmitted]) -> tuple[dict[str, int], set[str]]:
+        """The seq of every send (taken now, or before a crash), and the sends of
+        conversations another consumer took seqs of meanwhile (to read again)."""
+        by_conversation: dict[str, list[str]] = {}
+        for admitted in sends:
+            by_conversation.setdefault(_conversation(admitted), []).append(admitted.command_id)
+        counters = {doc["_id"]: doc for doc in await self.counters.find({"_id": {"$in": list(by_conversation)}}).to_list()}
+        seqs: dict[str, int] = {}
+        updates: dict[str, Any] = {}
+        for conversation, command_ids in by_conversation.items():
+            counter = counters.get(conversation)
+            already = dict(_taken(counter))
+            seqs |= {command_id: already[command_id] for command_id in command_ids if command_id in already}
+            last = counter["seq"] if counter else 0
+            taken = [(command_id, last + n) for n, command_id in enumerate((c for c in command_ids if c not in already), 1)]
+            if not taken:
+                continue
+            fields = {"seq": taken[-1][1], "taken": [list(pair) for pair in taken]}
+            updates[conversation] = (
+                UpdateOne({"_id": conversation, "seq": last}, {"$set": fields, "$unset": {"command_id": ""}})
+                if counter else InsertOne({"_id": conversation, **fields}),
+                taken,
             )
-            try:
-                await self.messages.insert_one(doc)
-                return doc
-            except DuplicateKeyError:
-                stored = await self.find(command_id)
-                if stored is None:
-                    raise  # seq taken by another command: the counter is behind its messages
-                return stored  # this command's other delivery stored it first
+        if not updates:
+            return seqs, set()
+        raced = not await all_applied(self.counters, [op for op, _ in updates.values()])
+        if raced:  # which conversations did this consumer lose?
+            now = {doc["_id"]: doc for doc in await self.counters.find({"_id": {"$in": list(updates)}}).to_list()}
+            won = {conversation for conversation, (_, taken) in updates.items()
+                   if [list(pair) for pair in taken] == now.get(conversation, {}).get("taken")}
+        else:
+            won = set(updates)
+        lost: set[str] = set()
+        for conversation, (_, taken) in updates.items():
+            if conversation in won:
+                seqs |= dict(taken)
+            else:
+                lost |= {command_id for command_id, _ in taken}
+        return seqs, lost
+
+    async def _store(self, sends: list[SendAdmitted], seqs: dict[str, int]) -> dict[str, dict[str, Any]]:
+        """Insert the messages; one stored first by another delivery stands."""
+        now = datetime.now(UTC)
+        docs = {
+            admitted.command_id: new_message_document(
+                admitted, seq=seqs[admitted.command_id], message_id=uuid.uuid4().hex, event_id=uuid.uuid4().hex, delivered_at=now
+            )
+            for admitted in sends
+        }
+        if not docs:
+            return {}
+        try:
+            await self.messages.insert_many(list(docs.values()), ordered=False)
+            return docs
+        except BulkWriteError as exc:
+            if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                raise
+            raced = [list(docs)[error["index"]] for error in exc.details["writeErrors"]]
+            first = {doc["_id"]: doc for doc in await self.messages.find({"_id": {"$in": raced}}).to_list()}
+            if missing := set(raced) - set(first):
+                # a seq taken by another command: the counter is behind its messages
+                raise RuntimeError(f"conversation counter behind its messages for {sorted(missing)}") from exc
+            return docs | first
 
     async def page(self, conversation: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"conversation_id": conversation}
@@ -112,24 +165,37 @@ class BulkStore:
     async def note_progress(self, bulk_id: str, fanned_out: int) -> None:
         await self.jobs.update_one({"_id": bulk_id}, {"$max": {"fanned_out": fanned_out}})
 
-    async def count_outcome(self, job: dict[str, Any], outcome: dict[str, Any]) -> int:
-        """Store a fan-out's outcome once (I1 makes the first the only one), then
-        count it; returns the count it got, always taken after it was stored."""
-        try:
-            await self.outcomes.insert_one(outcome)
-        except DuplicateKeyError:
-            stored = await self.outcomes.find_one({"_id": outcome["_id"]})
-            if stored is not None and "tallied" in stored:
-                return stored["tallied"]
-        before = await self.jobs.find_one_and_update(
-            {"_id": job["_id"]}, {"$inc": {"tallied": 1}}, {"tallied": 1}, return_document=ReturnDocument.BEFORE
-        )
-        tallied = before.get("tallied", 0) + 1
-        await self.outcomes.update_one({"_id": outcome["_id"]}, {"$set": {"tallied": tallied}})
-        return tallied
+    async def find_jobs(self, bulk_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: doc for doc in await self.jobs.find({"_id": {"$in": list(bulk_ids)}}).to_list()}
 
-    async def outcomes_of(self, bulk_id: str) -> list[dict[str, Any]]:
-        return await self.outcomes.find({"bulk_id": bulk_id}).to_list()
+    async def count_outcomes(self, job: dict[str, Any], outcomes: list[dict[str, Any]]) -> int:
+        """Store the job's fan-out outcomes once each (I1 makes the first the only
+        one), then count the ones not counted before with one `$inc`; returns the
+        highest count they got, always taken after they were stored."""
+        try:
+            await self.outcomes.insert_many(outcomes, ordered=False)
+            uncounted = [outcome["_id"] for outcome in outcomes]
+            highest = 0
+        except BulkWriteError as exc:
+            if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                raise
+            stored = await self.outcomes.find({"_id": {"$in": [outcome["_id"] for outcome in outcomes]}}).to_list()
+            uncounted = [doc["_id"] for doc in stored if "tallied" not in doc]
+            highest = max((doc["tallied"] for doc in stored if "tallied" in doc), default=0)
+        if not uncounted:
+            return highest
+        before = await self.jobs.find_one_and_update(
+            {"_id": job["_id"]}, {"$inc": {"tallied": len(uncounted)}}, {"tallied": 1}, return_document=ReturnDocument.BEFORE
+        )
+        first = before.get("tallied", 0) + 1
+        await self.outcomes.bulk_write(
+            [UpdateOne({"_id": command_id}, {"$set": {"tallied": first + n}}) for n, command_id in enumerate(uncounted)],
+            ordered=False,
+        )
+        return max(highest, first + len(uncounted) - 1)
+
+    async def outcomes_of(self, job: dict[str, Any]) -> list[dict[str, Any]]:
+        return await self.outcomes.find({"_id": {"$in": fan_out_command_ids(job)}}).to_list()
 
     async def find_completion(self, bulk_id: str) -> dict[str, Any] | None:
         return await self.completions.find_one({"_id": bulk_id})
@@ -147,3 +213,16 @@ class BulkStore:
 
     async def mark_published(self, bulk_id: str) -> None:
         await self.completions.update_one({"_id": bulk_id}, {"$set": {"published": True}})
+
+
+def _conversation(admitted: SendAdmitted) -> str:
+    return conversation_id(admitted.send.seller_id, admitted.send.creator_id)
+
+
+def _taken(counter: dict[str, Any] | None) -> list[tuple[str, int]]:
+    """The commands that took the counter's last seqs (`command_id`: as stored before batches)."""
+    if counter is None:
+        return []
+    if "taken" in counter:
+        return [(command_id, seq) for command_id, seq in counter["taken"]]
+    return [(counter["command_id"], counter["seq"])] if counter.get("command_id") else []

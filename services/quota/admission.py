@@ -1,11 +1,18 @@
-"""Admission of one screened send, in one pass: load what the store holds about
-the pair (one query per collection), judge it with the domain's rules, write
-what the verdict needs (a unit of the allowance, the week's tier, the charge, the
-reply count), and hand the decision to the handler, which stores it per
-command_id and replays it on redelivery (I2). A write that loses a race (another
-send froze another tier, or charged this creator first) gives its unit back and
-the pass runs again on what the store holds now. A command redelivered after a
-crash finds the charge or the unit it already holds instead of taking another."""
+"""Admission of screened sends.
+
+A batch is admitted in one pass (`decide_each`): load what the store holds about
+every pair of the batch into a Book (one `_id` query per collection), judge each
+send in order with the domain's rules against the Book, which each verdict
+changes (a unit of the allowance, the week's tier, the charge, the reply count,
+a connection), and write the Book back (one conditional bulk write per
+collection). The handler stores the decisions per command_id and replays them on
+redelivery (I2). im.send.screened is keyed by seller, so one consumer owns a
+seller's allowance, tier and conversations and the writes meet no one else;
+should another writer have changed a document since it was loaded (a rebalance
+overlapping the old owner), the batch is judged again one send at a time
+(`decide`), against the store, each claim its own atomic update. A command
+redelivered after a crash finds the charge or the unit it already holds
+instead of taking another, on either path."""
 
 import asyncio
 
@@ -25,6 +32,7 @@ from im_contracts.topics import QUOTA_EVENTS, SEND_ADMITTED, SEND_REJECTED
 from services.common.idempotency import Decision
 from services.common.outbox import Outgoing
 from services.quota.domain import (
+    STARTER_POOL,
     Charge,
     ChargeFirst,
     Claim,
@@ -38,7 +46,8 @@ from services.quota.domain import (
     quota_exhausted,
     reply_slot_count,
 )
-from services.quota.store import Ledger, Party, QuotaStore
+from services.quota.book import Book, charge_id, keys_of, pair_id, week_tier_id
+from services.quota.store import Ledger, Party, QuotaStore, charge_fields
 
 CONNECTED_BY_MESSAGE = "message"
 
@@ -47,6 +56,62 @@ class Admission:
     def __init__(self, store: QuotaStore, policy: QuotaPolicy) -> None:
         self.store = store
         self.policy = policy
+
+    async def decide_each(self, sends: list[SendMessage]) -> list[Decision]:
+        weeks = [self.policy.week_of(send.occurred_at) for send in sends]
+        book = await self.store.load_book(keys_of([(s.seller_id, s.creator_id, w) for s, w in zip(sends, weeks, strict=True)]))
+        decisions = [self._judge_in(book, send, week) for send, week in zip(sends, weeks, strict=True)]
+        if await self.store.write_book(book):
+            return decisions
+        return [await self.decide(send) for send in sends]
+
+    def _judge_in(self, book: Book, send: SendMessage, week: Week) -> Decision:
+        """One send judged against the batch's Book, which the verdict changes."""
+        seller_id, creator_id, command_id = send.seller_id, send.creator_id, send.command_id
+        slots = reply_slot_count(self.policy)
+        if send.sender is Sender.CREATOR:  # never charged; connects and lifts the reply cap (R5, R9)
+            book.connect(seller_id, creator_id, CONNECTED_BY_MESSAGE, send.occurred_at)
+            book.lift_reply_cap(seller_id, creator_id)
+            return self._admitted(send, charge=None, connected=True)
+        ledger = self._ledger_in(book, seller_id, creator_id, week)
+        if ledger.charge is not None and ledger.charge.command_id == command_id:  # charged before a crash
+            charge, connected = ledger.charge, False
+        else:
+            standing = self._standing(ledger, excluding_command=command_id)
+            verdict = judge_seller_send(send.kind, standing, self.policy)
+            needed = allowance(verdict.tier, week, self.policy) if isinstance(verdict, ChargeFirst) else None
+            for pool, units in ledger.units.items():  # a unit held from before a crash that this verdict does not use
+                if (unit := units.held_by(command_id)) is not None and (needed is None or pool != needed.pool):
+                    book.give_back(seller_id, pool, unit, command_id)
+            if isinstance(verdict, Refuse):
+                return self._refused(send, verdict)
+            charge, connected = None, standing.connected
+            if needed is not None:
+                unit = ledger.units[needed.pool].held_by(command_id) or book.take_unit(seller_id, needed, command_id)
+                if unit is None:
+                    return self._refused(send, quota_exhausted(verdict.tier, week, self.policy))
+                if not standing.tier_frozen:
+                    book.freeze_week_tier(seller_id, week.key, verdict.tier, command_id, utcnow())
+                charge = Charge(command_id=command_id, seller_id=seller_id, creator_id=creator_id, week_start=week.start,
+                                source=needed.source, used=unit, limit=needed.limit)
+                book.record_charge(charge, week.key, utcnow(), charge_fields(charge))
+                connected = False
+        if not ledger.reply_lifted:
+            book.count_seller_message(seller_id, creator_id, command_id, slots)
+        return self._admitted(send, charge, connected)
+
+    def _ledger_in(self, book: Book, seller_id: str, creator_id: str, week: Week) -> Ledger:
+        conversation = book.conversation(seller_id, creator_id).fields
+        return Ledger(
+            connected=pair_id(seller_id, creator_id) in book.connected,
+            reply_lifted=bool(conversation.get("reply_lifted")),
+            counted=list(conversation.get("counted", [])),
+            gmv=book.gmv.get(seller_id),
+            followers=book.followers.get(creator_id),
+            week_tier=book.week_tiers.get(week_tier_id(seller_id, week.key)),
+            charge=book.charges.get(charge_id(seller_id, week.key, creator_id)),
+            units={pool: book.units(seller_id, pool) for pool in (week.key, STARTER_POOL)},
+        )
 
     async def decide(self, send: SendMessage) -> Decision:
         if send.sender is Sender.CREATOR:

@@ -1,19 +1,20 @@
 """Quota's subscribers: every screened send is admitted or refused once; directory
 and collaboration events keep the facts that admission judges by."""
 
-from faststream.kafka import KafkaMessage
-
 from im_contracts import (
     CollaborationEvent,
     CreatorConnected,
     CreatorProfileUpdated,
     DirectoryEvent,
     SellerGmvUpdated,
+    SendScreened,
     SendScreenedMessage,
     TargetCollaborationAccepted,
 )
 from im_contracts.topics import COLLABORATION_EVENTS, DIRECTORY_EVENTS, SEND_SCREENED
 
+from services.common.batching import Incoming
+from services.common.idempotency import Decision
 from services.common.runtime import ServiceRuntime
 from services.quota.admission import Admission
 from services.quota.store import QuotaStore
@@ -22,11 +23,13 @@ CONNECTED_BY_COLLABORATION = "collaboration"
 
 
 def register(runtime: ServiceRuntime, store: QuotaStore, admission: Admission) -> None:
-    @runtime.subscriber(SEND_SCREENED, title="quota:admit", pipeline=True)
-    async def admit(screened: SendScreenedMessage, msg: KafkaMessage) -> None:
-        decision = await runtime.decisions.decide_once(screened.command_id, lambda: admission.decide(screened.send))
-        await runtime.publisher.send(decision.outgoing, msg.correlation_id)
-        runtime.metrics.outcomes.labels(decision.outcome).inc()
+    async def admit(batch: list[Incoming[SendScreened]]) -> list[Decision]:
+        sends = [item.message.send for item in batch]
+        return await runtime.decisions.decide_each(
+            [send.command_id for send in sends], lambda positions: admission.decide_each([sends[n] for n in positions])
+        )
+
+    runtime.batch_subscriber(SEND_SCREENED, SendScreenedMessage, admit, title="quota:admit")
 
     @runtime.subscriber(DIRECTORY_EVENTS, purpose="directory", title="quota:directory")
     async def follow_directory(event: DirectoryEvent) -> None:

@@ -23,14 +23,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
-from services.common.mongo import insert_once
+from services.common.mongo import DUPLICATE_KEY, all_applied, insert_once
+from services.quota.book import Book, Keys, Versioned, charge_id, pair_id, pool_id, week_tier_id
 from services.quota.domain import STARTER_POOL, Allowance, Charge, Claim, Tier, Units, Week
 
 
@@ -87,32 +88,32 @@ class QuotaStore:
         """Connected for good (R5); the first way of connecting is kept."""
         await insert_once(
             self.connections,
-            {"_id": _pair(seller_id, creator_id), "seller_id": seller_id, "creator_id": creator_id, "via": via, "at": at},
+            {"_id": pair_id(seller_id, creator_id), "seller_id": seller_id, "creator_id": creator_id, "via": via, "at": at},
         )
 
     async def is_connected(self, seller_id: str, creator_id: str) -> bool:
-        return await self.connections.find_one({"_id": _pair(seller_id, creator_id)}, {"_id": 1}) is not None
+        return await self.connections.find_one({"_id": pair_id(seller_id, creator_id)}, {"_id": 1}) is not None
 
     # --- reply cap (R9) ----------------------------------------------------------
 
     async def lift_reply_cap(self, conversation_id: str) -> None:
-        await _upsert(self.conversations, {"_id": conversation_id}, {"$set": {"reply_lifted": True}})
+        await _upsert(self.conversations, {"_id": conversation_id}, {"$set": {"reply_lifted": True}, "$inc": {"v": 1}})
 
     async def count_seller_message(self, conversation_id: str, command_id: str, slots: int) -> None:
         """Count an admitted seller message once, among the first `slots`."""
         await _upsert(
             self.conversations,
             {"_id": conversation_id, "counted": {"$ne": command_id}},
-            {"$push": {"counted": {"$each": [command_id], "$slice": slots}}},
+            {"$push": {"counted": {"$each": [command_id], "$slice": slots}}, "$inc": {"v": 1}},
         )
 
     # --- the ledger ----------------------------------------------------------------
 
     async def load(self, seller_id: str, creator_id: str, week: Week) -> Ledger:
-        pools = {_pool_id(seller_id, week.key): week.key, _pool_id(seller_id, STARTER_POOL): STARTER_POOL}
+        pools = {pool_id(seller_id, week.key): week.key, pool_id(seller_id, STARTER_POOL): STARTER_POOL}
         connected, conversation, gmv, profile, week_tier, charge, allowances = await asyncio.gather(
             self.is_connected(seller_id, creator_id),
-            self.conversations.find_one({"_id": _pair(seller_id, creator_id)}),
+            self.conversations.find_one({"_id": pair_id(seller_id, creator_id)}),
             self.gmv(seller_id),
             self.creator_profiles.find_one({"_id": creator_id}),
             self.week_tier(seller_id, week.key),
@@ -131,13 +132,59 @@ class QuotaStore:
             units={pool: held.get(pool, Units()) for pool in pools.values()},
         )
 
+    async def load_book(self, keys: Keys) -> Book:
+        """What a batch of sends is judged by: one `_id` query per collection."""
+        def among(ids: set[str]) -> dict[str, Any]:
+            return {"_id": {"$in": list(ids)}}
+
+        connections, conversations, gmv, profiles, week_tiers, charges, allowances = await asyncio.gather(
+            self.connections.find(among(keys.pairs), {"_id": 1}).to_list(),
+            self.conversations.find(among(keys.pairs)).to_list(),
+            self.seller_gmv.find(among(keys.sellers)).to_list(),
+            self.creator_profiles.find(among(keys.creators)).to_list(),
+            self.week_tiers.find(among(keys.week_tiers)).to_list(),
+            self.charges.find(among(keys.charges)).to_list(),
+            self.allowances.find(among(keys.pools)).to_list(),
+        )
+        return Book(
+            connected={doc["_id"] for doc in connections},
+            conversations={doc["_id"]: _versioned(doc, "reply_lifted", "counted") for doc in conversations},
+            gmv={doc["_id"]: Decimal(doc["gmv_30d"]) for doc in gmv},
+            followers={doc["_id"]: doc["followers"] for doc in profiles},
+            week_tiers={doc["_id"]: Tier.model_validate(doc["tier"]) for doc in week_tiers},
+            charges={doc["_id"]: _charge(doc) for doc in charges},
+            allowances={doc["_id"]: _versioned(doc, "holders", "handed_out") for doc in allowances},
+        )
+
+    async def write_book(self, book: Book) -> bool:
+        """Write what the batch changed, one bulk write per collection, each change
+        conditional on what was loaded; False, and the rest left unwritten, at the
+        first collection where another writer got there first. Units are written
+        before the tiers and charges they pay for, as one send at a time would."""
+        steps = (
+            (self.allowances, _conditional(book.allowances)),
+            (self.week_tiers, [InsertOne(doc) for doc in book.new_week_tiers.values()]),
+            (self.charges, [InsertOne(doc) for doc in book.new_charges.values()]),
+            (self.conversations, _conditional(book.conversations)),
+        )
+        for collection, operations in steps:
+            if operations and not await all_applied(collection, operations):
+                return False
+        if book.new_connections:
+            try:  # the first way of connecting is kept (R5)
+                await self.connections.insert_many(list(book.new_connections.values()), ordered=False)
+            except BulkWriteError as exc:
+                if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                    raise
+        return True
+
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
-        doc = await self.week_tiers.find_one({"_id": f"{seller_id}:{week_key}"})
+        doc = await self.week_tiers.find_one({"_id": week_tier_id(seller_id, week_key)})
         return Tier.model_validate(doc["tier"]) if doc else None
 
     async def freeze_week_tier(self, seller_id: str, week_key: str, tier: Tier, command_id: str) -> Tier:
         """Freeze the week's tier unless already frozen; return the frozen one (R6)."""
-        doc = {"_id": f"{seller_id}:{week_key}", "tier": tier.model_dump(mode="json"), "command_id": command_id, "at": _now()}
+        doc = {"_id": week_tier_id(seller_id, week_key), "tier": tier.model_dump(mode="json"), "command_id": command_id, "at": _now()}
         if await insert_once(self.week_tiers, doc):
             return tier
         stood = await self.week_tier(seller_id, week_key)
@@ -147,12 +194,12 @@ class QuotaStore:
     async def take_unit(self, seller_id: str, allowance: Allowance, command_id: str, seen: Units) -> int | None:
         """A unit of the allowance for the command, or None when all are held: one given
         back if `seen` shows one, else the next while fewer than the limit are handed out."""
-        pool = _pool_id(seller_id, allowance.pool)
+        pool = pool_id(seller_id, allowance.pool)
         while True:
             free = seen.first_free()
             if free is not None:
                 taken = await self.allowances.update_one(
-                    {"_id": pool, f"holders.{free - 1}": None}, {"$set": {f"holders.{free - 1}": command_id}})
+                    {"_id": pool, f"holders.{free - 1}": None}, {"$set": {f"holders.{free - 1}": command_id}, "$inc": {"v": 1}})
                 if taken.modified_count:
                     return free
             else:
@@ -160,7 +207,7 @@ class QuotaStore:
                 try:
                     before = await self.allowances.find_one_and_update(
                         {"_id": pool, **below_limit},
-                        {"$push": {"holders": command_id}, "$inc": {"handed_out": 1}},
+                        {"$push": {"holders": command_id}, "$inc": {"handed_out": 1, "v": 1}},
                         {"handed_out": 1},
                         upsert=True,
                         return_document=ReturnDocument.BEFORE,  # atomic with the change on every engine
@@ -178,10 +225,11 @@ class QuotaStore:
     async def give_back(self, seller_id: str, pool: str, unit: int, command_id: str) -> None:
         """Free the command's unit for the next taker."""
         slot = f"holders.{unit - 1}"
-        await self.allowances.update_one({"_id": _pool_id(seller_id, pool), slot: command_id}, {"$set": {slot: None}})
+        await self.allowances.update_one(
+            {"_id": pool_id(seller_id, pool), slot: command_id}, {"$set": {slot: None}, "$inc": {"v": 1}})
 
     async def units_used(self, seller_id: str, pool: str) -> int:
-        doc = await self.allowances.find_one({"_id": _pool_id(seller_id, pool)}, {"holders": 1})
+        doc = await self.allowances.find_one({"_id": pool_id(seller_id, pool)}, {"holders": 1})
         return Units(tuple(doc["holders"])).used if doc else 0
 
     async def record_charge(self, party: Party, claim: Claim, week: Week) -> Charge:
@@ -195,8 +243,8 @@ class QuotaStore:
             used=claim.used,
             limit=claim.allowance.limit,
         )
-        doc = {"_id": _charge_id(party.seller_id, week.key, party.creator_id), "week": week.key, "charged_at": _now(),
-               **_charge_fields(charge)}
+        doc = {"_id": charge_id(party.seller_id, week.key, party.creator_id), "week": week.key, "charged_at": _now(),
+               **charge_fields(charge)}
         if await insert_once(self.charges, doc):
             return charge
         stood = await self.charge_for(party.seller_id, week.key, party.creator_id)
@@ -204,7 +252,7 @@ class QuotaStore:
         return stood
 
     async def charge_for(self, seller_id: str, week_key: str, creator_id: str) -> Charge | None:
-        doc = await self.charges.find_one({"_id": _charge_id(seller_id, week_key, creator_id)})
+        doc = await self.charges.find_one({"_id": charge_id(seller_id, week_key, creator_id)})
         return _charge(doc) if doc else None
 
     async def charges_in_week(self, seller_id: str, week_key: str) -> int:
@@ -231,19 +279,22 @@ async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, 
         pass  # a later report is stored
 
 
-def _pair(seller_id: str, creator_id: str) -> str:
-    return f"{seller_id}:{creator_id}"
+def _versioned(doc: dict[str, Any], *names: str) -> Versioned:
+    return Versioned({name: doc[name] for name in names if name in doc}, doc.get("v", 0), existed=True)
 
 
-def _pool_id(seller_id: str, pool: str) -> str:
-    return f"{seller_id}:{pool}"
+def _conditional(docs: dict[str, Versioned]) -> list[InsertOne | UpdateOne]:
+    """The changed documents' writes: each update only while `v` is as loaded."""
+    return [
+        UpdateOne({"_id": key, "v": doc.loaded_v} if doc.loaded_v else {"_id": key, "v": {"$in": [0, None]}},
+                  {"$set": doc.fields, "$inc": {"v": 1}})
+        if doc.existed else InsertOne({"_id": key, **doc.fields, "v": 1})
+        for key, doc in docs.items()
+        if doc.changed
+    ]
 
 
-def _charge_id(seller_id: str, week_key: str, creator_id: str) -> str:
-    return f"{seller_id}:{week_key}:{creator_id}"
-
-
-def _charge_fields(charge: Charge) -> dict[str, Any]:
+def charge_fields(charge: Charge) -> dict[str, Any]:
     return {
         "command_id": charge.command_id,
         "seller_id": charge.seller_id,

@@ -15,7 +15,7 @@ from im_contracts import (
 from tests.contracts.examples import AT, CONVERSATION_ID, CREATOR_ID, EXAMPLES, SELLER_ID, with_changes
 
 CONVERSATION_SCOPED = [
-    "SendMessage", "SendScreened", "SendAdmitted", "MessageDelivered", "MessageRejected",
+    "SendMessage", "SendAdmitted", "MessageDelivered", "MessageRejected",
     "BlockCreator", "UnblockCreator", "BlockSeller", "UnblockSeller",
     "CreatorBlocked", "CreatorUnblocked", "SellerBlocked", "SellerUnblocked",
     "StarConversation", "UnstarConversation", "ArchiveConversation", "UnarchiveConversation", "MarkConversationRead",
@@ -24,7 +24,7 @@ CONVERSATION_SCOPED = [
     "SampleRequested", "SampleRequestApproved", "SampleRequestRejected", "CreatorConnected",
 ]
 SELLER_SCOPED = [
-    "BulkSendMessage", "BulkSendCompleted", "SetSellerAccess", "SellerAccessChanged",
+    "SendScreened", "BulkSendMessage", "BulkSendCompleted", "SetSellerAccess", "SellerAccessChanged",
     "SellerGmvUpdated", "OutreachCharged", "ReviewSampleRequest", "SampleReviewFailed",
 ]
 CREATOR_SCOPED = ["CreatorProfileUpdated"]

@@ -42,13 +42,34 @@ async def test_racing_deliveries_store_each_command_once_under_consecutive_seqs(
         return SendAdmitted(event_id=new_event_id(), occurred_at=utcnow(), command_id=command.command_id, send=command,
                             quota_charged=False, connected=True)
 
-    racing = await asyncio.gather(*(store.deliver(admitted(i), conversation) for i in range(6)))
+    async def deliver(command: SendAdmitted) -> dict:
+        (doc,) = await store.deliver_each([command])
+        return doc
+
+    racing = await asyncio.gather(*(deliver(admitted(i)) for i in range(6)))
     assert sorted(doc["seq"] for doc in racing) == list(range(1, 7))
     for i in range(6, 10):
         once = admitted(i)
-        deliveries = await asyncio.gather(*(store.deliver(once, conversation) for _ in range(5)))
+        deliveries = await asyncio.gather(*(deliver(once) for _ in range(5)))
         assert {doc["seq"] for doc in deliveries} == {i + 1} and len({doc["delivered"] for doc in deliveries}) == 1
     assert await store.messages.count_documents({"conversation_id": conversation}) == 10
+
+
+async def test_one_batch_numbers_its_conversations_in_order_and_a_replayed_batch_gets_the_same_messages(suite: Suite) -> None:
+    store = MessageStore(suite.runtimes["messaging"].db)
+    seller, creators = unique("s"), [unique("c") for _ in range(3)]
+
+    def admitted(creator: str, i: int) -> SendAdmitted:
+        command = send(seller, creator, "seller", text=f"m{i}")
+        return SendAdmitted(event_id=new_event_id(), occurred_at=utcnow(), command_id=command.command_id, send=command,
+                            quota_charged=False, connected=True)
+
+    batch = [admitted(creators[i % 3], i) for i in range(12)]
+    docs = await store.deliver_each(batch + batch[:2])
+    assert [doc["seq"] for doc in docs[:12]] == [i // 3 + 1 for i in range(12)]
+    assert docs[12:] == docs[:2]
+    replayed = await asyncio.gather(store.deliver_each(batch), store.deliver_each(list(reversed(batch))))
+    assert replayed[0] == docs[:12] and replayed[1] == list(reversed(docs[:12]))
 
 
 async def test_many_conversations_at_once_each_count_from_one(suite: Suite) -> None:

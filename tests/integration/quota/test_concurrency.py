@@ -1,13 +1,19 @@
 """Two quota instances admit concurrent sends of one tier-1 seller (50 new
-creators a week) to 100 unconnected creators: exactly 50 are admitted (R3)."""
+creators a week) to 100 unconnected creators: exactly 50 are admitted (R3).
+
+im.send.screened is keyed by seller, so normally one instance owns a seller;
+here the screened sends are published keyed by conversation, spread over every
+partition, as two owners overlapping in a rebalance would see them: both
+instances judge the seller's sends at once and only the database's conditional
+writes keep the count."""
 
 import asyncio
 from collections import Counter
 
 import pytest
 
-from im_contracts import kafka_key, utcnow
-from im_contracts.topics import QUOTA_EVENTS, SEND_REQUESTED, SEND_SCREENED
+from im_contracts import SendMessage, SendScreened, kafka_key, new_event_id, utcnow
+from im_contracts.topics import QUOTA_EVENTS, SEND_SCREENED
 from services.common.runtime import ServiceRuntime
 from services.quota.app import DEFAULT_POLICY_PATH, load_policy
 from services.quota.store import QuotaStore
@@ -29,6 +35,10 @@ def screened_handled(runtime: ServiceRuntime) -> float:
     )
 
 
+def screened(send: SendMessage) -> SendScreened:
+    return SendScreened(event_id=new_event_id(), occurred_at=utcnow(), command_id=send.command_id, send=send, screened_at=utcnow())
+
+
 async def test_two_instances_admit_exactly_the_weekly_limit(suite: Suite) -> None:
     seller, creators = unique("s"), [unique("c") for _ in range(100)]
     await report_gmv(suite, seller, "1500")
@@ -40,7 +50,7 @@ async def test_two_instances_admit_exactly_the_weekly_limit(suite: Suite) -> Non
         now = utcnow()
         sends = [seller_send(seller, creator, at=now) for creator in creators]
         await asyncio.gather(*(
-            suite.producer.send(SEND_REQUESTED, s.model_dump_json().encode(), key=kafka_key(s)) for s in sends
+            suite.producer.send(SEND_SCREENED, screened(s).model_dump_json().encode(), key=kafka_key(s)) for s in sends
         ))
         await suite.producer.flush()
         outcomes = await asyncio.gather(*(suite.observer.outcome_of(s.command_id, timeout=60) for s in sends))
