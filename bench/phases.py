@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from bench.loadgen import Load, Sink, StepPlan, Tracker, command_id_of, new_prod
 from bench.pipeline import PipelineMix
 from bench.relay import bench_topics, relay_processes, relay_topics
 from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates, rate_text
-from bench.target import MemorySampler, Target, consumes, memory_kib, reset_peak_rss
+from bench.target import MemorySampler, Target, consumes, cpu_seconds, infra_pids, memory_kib, reset_peak_rss
 
 PARTITIONS = 6  # as services.common.topics creates the im.* topics
 CONVERSATION_PATH = "/v1/sellers/{seller_id}/conversations/{creator_id}"
@@ -238,10 +238,15 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
         peaks_reset = {name: reset_peak_rss(pid) for name, pid in pids.items() if pid}
         sampler.start()
 
+        watched = {**{name: pid for name, pid in pids.items() if pid}, **infra_pids(target)}
+
         async def step(number: int, planned: StepPlan) -> StepResult:
             if visibility:
                 visibility.plan_step(number, round(planned.rate * planned.seconds))
-            return await load.step(number, planned.rate, planned.seconds)
+            before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+            result = await load.step(number, planned.rate, planned.seconds)
+            used = {name: cpu_seconds(pid) - before[name] for name, pid in watched.items()}
+            return replace(result, cpu_ms_per_send={name: round(1000 * s / max(1, result.completed), 2) for name, s in used.items()})
 
         steps = await ramp(
             plan, step, options.divergence, lambda r: log(step_line("pipeline", r)),

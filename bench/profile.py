@@ -31,27 +31,11 @@ from im_contracts.topics import SEND_DELIVERED, SEND_REJECTED, SEND_REQUESTED
 from bench.loadgen import Load, Sink, Tracker, command_id_of, new_producer
 from bench.phases import new_run_id, rejected_reason, set_up_mix
 from bench.pipeline import PipelineMix
-from bench.target import REPO_ROOT, SuiteNotRunning, Target
+from bench.target import REPO_ROOT, SuiteNotRunning, Target, cpu_seconds, infra_pids
 
 PIPELINE = ("moderation", "quota", "messaging")
 HANDLER_METRIC = re.compile(r'^im_handler_seconds_(sum|count)\{topic="([^"]+)"\} ([0-9.e+-]+)$', re.M)
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
-
-def infra_pids(target: Target) -> dict[str, int]:
-    run_dir = Path(os.environ.get("SCIM_DATA", REPO_ROOT / ".data")) / target.instance / "run"
-    pids = {}
-    for name in ("kafka", "mongo"):
-        try:
-            pids[name] = int((run_dir / f"{name}.pid").read_text().strip())
-        except (OSError, ValueError):
-            pass
-    return pids
 
 
 async def handler_totals(target: Target, service: str) -> dict[str, tuple[float, float]]:

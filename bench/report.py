@@ -133,12 +133,14 @@ def markdown(results: dict[str, Any]) -> str:
         if (na := _status(section)) is not None:
             lines.append(na)
             continue
-        lines += ["| offered/s | generated/s | out/s | sent | rejected | p50 | p95 | p99 | max (ms) | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| offered/s | generated/s | out/s | sent | rejected | p50 | p95 | p99 | max (ms) | verdict | CPU ms per send |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for s in section["steps"]:
             lat = s["latency"] or {}
+            cpu = ", ".join(f"{name} {ms}" for name, ms in (s.get("cpu_ms_per_send") or {}).items()) or "n/a"
             lines.append(
                 f"| {rate_text(s['offered_rate'])} | {rate_text(s['achieved_offer_rate'])} | {rate_text(s['delivered_rate'])} | {s['sent']:,} | {s['rejected']} | "
-                f"{lat.get('p50', 'n/a')} | {lat.get('p95', 'n/a')} | {lat.get('p99', 'n/a')} | {lat.get('max', 'n/a')} | {s['diverged'] or 'ok'} |"
+                f"{lat.get('p50', 'n/a')} | {lat.get('p95', 'n/a')} | {lat.get('p99', 'n/a')} | {lat.get('max', 'n/a')} | {s['diverged'] or 'ok'} | {cpu} |"
             )
     if pipeline.get("setup"):
         setup = pipeline["setup"]

@@ -62,6 +62,7 @@ class StepResult:
     latency: LatencySummary | None  # publication -> outcome
     aborted: bool = False  # stopped early because the backlog kept growing
     diverged: str | None = None  # why this step counts as beyond the sustainable rate
+    cpu_ms_per_send: dict[str, float] | None = None  # CPU per outcome of each process (services, Kafka, database)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

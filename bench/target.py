@@ -244,3 +244,21 @@ class MemorySampler:
         while True:
             self._sample()
             await asyncio.sleep(self.interval)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process has used (utime + stime from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def infra_pids(target: "Target") -> dict[str, int]:
+    """The local Kafka's and database's pids, when this machine runs them."""
+    run_dir = Path(os.environ.get("SCIM_DATA", REPO_ROOT / ".data")) / target.instance / "run"
+    pids = {}
+    for name in ("kafka", "mongo"):
+        try:
+            pids[name] = int((run_dir / f"{name}.pid").read_text().strip())
+        except (OSError, ValueError):
+            pass
+    return pids

@@ -2,12 +2,13 @@
 
 from faststream.kafka import KafkaMessage
 
-from im_contracts import CollaborationCommand, SendDeliveredMessage, SendRejectedMessage
+from im_contracts import CollaborationCommand, MessageDelivered, SendDeliveredMessage, SendRejectedMessage
 from im_contracts.topics import COLLABORATION_COMMANDS, SEND_DELIVERED, SEND_REJECTED
 
 from services.collaboration_card import domain
 from services.collaboration_card.domain import MessageOutcome
 from services.collaboration_card.service import CardService
+from services.common.batching import NOT_DECIDED, Incoming
 from services.common.idempotency import Decision
 from services.common.runtime import ServiceRuntime
 
@@ -30,9 +31,17 @@ def register(runtime: ServiceRuntime, service: CardService) -> None:
         decision = await runtime.decisions.decide_once(command.command_id, lambda: service.decide(command))
         await publish(decision, msg)
 
-    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="collaboration:card-delivered", pipeline=True)
-    async def on_delivered(event: SendDeliveredMessage, msg: KafkaMessage) -> None:
-        await follow(event, msg)
+    async def on_delivered(batch: list[Incoming[MessageDelivered]]) -> list[Decision]:
+        """Every delivered message, of which only card messages concern this service."""
+        return [
+            await runtime.decisions.decide_once(domain.outcome_key(event.command_id), lambda e=event: service.follow_outcome(e))
+            if domain.is_card_message(event := item.message) else NOT_DECIDED
+            for item in batch
+        ]
+
+    runtime.batch_subscriber(
+        SEND_DELIVERED, SendDeliveredMessage, on_delivered, purpose="delivered", title="collaboration:card-delivered"
+    )
 
     @runtime.subscriber(SEND_REJECTED, purpose="rejected", title="collaboration:card-rejected")
     async def on_rejected(event: SendRejectedMessage, msg: KafkaMessage) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from faststream.specification import AsyncAPI
 
 from im_contracts.unions import TOPIC_TYPES
+from services.common.runtime import DOCUMENTING
 from services.registry import SERVICES, runtime_factory
 
 # Documents name a stable server, whatever the generating shell has exported.
@@ -20,7 +21,11 @@ DOCUMENTED_BOOTSTRAP = "127.0.0.1:9092"
 
 
 def render(service: str) -> str:
-    runtime = runtime_factory(service)(kafka_bootstrap_servers=DOCUMENTED_BOOTSTRAP)
+    token = DOCUMENTING.set(True)
+    try:
+        runtime = runtime_factory(service)(kafka_bootstrap_servers=DOCUMENTED_BOOTSTRAP)
+    finally:
+        DOCUMENTING.reset(token)
     for topic in SERVICES[service].produces:
         runtime.broker.publisher(topic, title=f"{service}:{topic}", schema=TOPIC_TYPES[topic])
     spec = AsyncAPI(

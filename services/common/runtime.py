@@ -3,6 +3,7 @@ publisher, seller-access view, metrics, HTTP app. Services build one of these
 in their ``app`` module and register their subscribers and routes on it."""
 
 import asyncio
+from contextvars import ContextVar
 import logging
 import os
 import signal
@@ -34,6 +35,8 @@ from services.common.outbox import Publisher
 from services.common.settings import ServiceSettings
 
 T = TypeVar("T")
+# Set while services.common.asyncapi builds a runtime only to document it.
+DOCUMENTING: ContextVar[bool] = ContextVar("documenting", default=False)
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # room for a dead letter carrying a 1 MiB body as base64
 
 
@@ -82,19 +85,12 @@ class ServiceRuntime:
 
     # --- wiring -----------------------------------------------------------
 
-    def subscriber(self, *topics: str, purpose: str = "", pipeline: bool = False, **options: Any) -> Any:
-        """A FastStream subscriber that commits only after the handler is done.
-
-        A pipeline subscriber (the send path) runs `pipeline_concurrency`
-        consumers in its group: partitions are handled concurrently, each one
-        in order, and each consumer commits only what it has finished."""
-        workers = self.settings.pipeline_concurrency if pipeline else 1
-        if pipeline:
-            options.setdefault("fetch_max_wait_ms", self.settings.pipeline_fetch_wait_ms)
+    def subscriber(self, *topics: str, purpose: str = "", **options: Any) -> Any:
+        """A FastStream subscriber, one record at a time, that commits only after
+        the handler is done (commands and the events that keep a service's facts)."""
         return self.broker.subscriber(
             *topics,
             group_id=self.settings.group_id(purpose),
-            max_workers=workers if workers > 1 else None,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=self._decoder,
             auto_offset_reset=self.settings.auto_offset_reset,
@@ -107,6 +103,11 @@ class ServiceRuntime:
     ) -> Any:
         """A send-path subscriber handed one fetch at a time (services.common.batching);
         the fetch's offsets are committed once the whole batch is handled."""
+        if DOCUMENTING.get():
+            # The AsyncAPI document shows what each record of the topic carries.
+            async def one_record(message: model, msg: KafkaMessage) -> None: ...  # type: ignore[valid-type]
+
+            return self.broker.subscriber(topic, group_id=self.settings.group_id(purpose), title=title)(one_record)
         batch = BatchConsumer(self, model, handle, after_publish)
 
         @self.broker.subscriber(

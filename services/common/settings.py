@@ -73,13 +73,9 @@ class ServiceSettings(KafkaSettings):
     # Long enough that a batch outlives a broker restart instead of expiring
     # (an expired batch breaks the idempotent producer's sequence for good).
     kafka_request_timeout_ms: int = 120_000
-    # Consumers per pipeline subscriber (send path): each owns a share of the
-    # partitions and handles them in order, so per-conversation order is kept
-    # while conversations on other partitions proceed meanwhile.
-    pipeline_concurrency: int = Field(3, ge=1, le=64)
     # Most records one send-path batch takes from a fetch (services.common.batching).
     batch_max_records: int = Field(500, ge=1, le=10_000)
-    # How long a pipeline consumer's fetch waits for data. aiokafka keeps one
+    # How long a send-path (batch) consumer's fetch waits for data. aiokafka keeps one
     # fetch in flight per broker and leaves partitions whose records are still
     # buffered out of it, so a long wait on quiet partitions delays the next
     # records of a busy one (aiokafka's default is 500 ms).

@@ -12,7 +12,7 @@ import os
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 
-from im_contracts.topics import ALL_TOPICS, DLQ
+from im_contracts.topics import ALL_TOPICS
 
 from services.common.kafka_client import client_options
 from services.common.settings import KafkaSettings

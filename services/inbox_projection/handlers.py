@@ -4,11 +4,18 @@ One consumer group per topic, so a slow topic never holds back another. Events
 of one conversation arrive in order within a topic; the projector makes the
 interleaving across topics irrelevant."""
 
-from im_contracts import ContractModel, DirectoryEvent, InboxCommand, ModerationEvent, SendDeliveredMessage
+import asyncio
+
+from im_contracts import ContractModel, DirectoryEvent, InboxCommand, MessageDelivered, ModerationEvent, SendDeliveredMessage
 from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED
 
+from services.common.batching import Incoming
+from services.common.idempotency import Decision
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.projector import Projector
+
+
+PROJECTED = Decision(outcome="projected")
 
 
 def register(runtime: ServiceRuntime, projector: Projector) -> None:
@@ -16,9 +23,18 @@ def register(runtime: ServiceRuntime, projector: Projector) -> None:
         applied = await projector.apply(event)
         runtime.metrics.outcomes.labels("projected" if applied else "ignored").inc()
 
-    @runtime.subscriber(SEND_DELIVERED, purpose="delivered", title="inbox:project-delivered", pipeline=True)
-    async def project_delivered(event: SendDeliveredMessage) -> None:
-        await project(event)
+    async def project_delivered(batch: list[Incoming[MessageDelivered]]) -> list[Decision]:
+        """A fetch's messages, each conversation's folded into one change of its row;
+        the conversations' rows changed concurrently."""
+        by_row: dict[tuple[str, str], list[MessageDelivered]] = {}
+        for item in batch:
+            by_row.setdefault((item.message.seller_id, item.message.creator_id), []).append(item.message)
+        await asyncio.gather(*(projector.deliver(seller_id, creator_id, events) for (seller_id, creator_id), events in by_row.items()))
+        return [PROJECTED] * len(batch)
+
+    runtime.batch_subscriber(
+        SEND_DELIVERED, SendDeliveredMessage, project_delivered, purpose="delivered", title="inbox:project-delivered"
+    )
 
     @runtime.subscriber(INBOX_COMMANDS, purpose="commands", title="inbox:project-commands")
     async def project_command(command: InboxCommand) -> None:

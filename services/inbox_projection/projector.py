@@ -76,6 +76,15 @@ class Projector:
         await self._change_row(event.seller_id, event.creator_id, change)  # type: ignore[attr-defined]
         return True
 
+    async def deliver(self, seller_id: str, creator_id: str, messages: list[MessageDelivered]) -> None:
+        """Project messages of one conversation, in their order, with one change of its row."""
+        def deliver_all(row: Conversation) -> Conversation:
+            for message in messages:
+                row = row.deliver(message)
+            return row
+
+        await self._change_row(seller_id, creator_id, deliver_all)
+
     async def _change_row(self, seller_id: str, creator_id: str, change: Change) -> None:
         """Read, change, compare-and-set on the row's version (retried when another
         writer came first), then bring the serving layout up to the stored row."""

@@ -22,7 +22,7 @@ async def test_a_seq_taken_before_a_crash_is_stored_by_the_redelivery_without_a_
     assert [d.seq for d in await converse(suite, seller, creator, "creator", "seller")] == [1, 2]
 
     crashed = send(seller, creator, "creator", text="taken, never stored")  # killed after taking seq 3
-    await counters.update_one({"_id": conversation}, {"$set": {"seq": 3, "command_id": crashed.command_id}})
+    await counters.update_one({"_id": conversation}, {"$set": {"seq": 3, "taken": [[crashed.command_id, 3]]}})
     await suite.publish(SEND_REQUESTED, crashed)
     assert (await suite.observer.outcome_of(crashed.command_id)).seq == 3
     assert [d.seq for d in await converse(suite, seller, creator, "seller", "creator")] == [4, 5]

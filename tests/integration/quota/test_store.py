@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import AsyncMongoClient
 
-from im_contracts import ChargeSource, utcnow
+from im_contracts import ChargeSource
 from services.quota.app import DEFAULT_POLICY_PATH, load_policy
 from services.quota.domain import Allowance, Claim, Units
 from services.quota.store import Party, QuotaStore
