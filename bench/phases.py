@@ -28,6 +28,7 @@ from bench.loadgen import Load, Sink, StepPlan, Tracker, command_id_of, new_prod
 from bench.pipeline import PipelineMix
 from bench.relay import bench_topics, relay_processes, relay_topics
 from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates, rate_text
+from services.common.lag import group_lags
 from bench.target import MemorySampler, Target, consumes, cpu_seconds, infra_pids, memory_kib, reset_peak_rss
 
 PARTITIONS = 6  # as services.common.topics creates the im.* topics
@@ -305,6 +306,7 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
     await _publish(producer, DIRECTORY_EVENTS, events)
     quota_paths = await target.http_paths("quota")
     tiers = await _wait_for_tiers(target, mix.sellers + [mix.bulk_seller]) if "/v1/sellers/{seller_id}/quota" in quota_paths else "n/a: quota serves no /v1/sellers/{seller_id}/quota yet"
+    directory_seconds, directory_left = await _wait_for_topic_drained(target, DIRECTORY_EVENTS)
     openings = mix.opening_messages()
     started = time.perf_counter()
     for send in openings:
@@ -317,10 +319,23 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
     seconds = time.perf_counter() - started
     if log_.outstanding:
         raise RuntimeError(f"{log_.outstanding} of {len(openings)} opening messages had no outcome within 300 s: is the pipeline consuming?")
-    log(f"  setup    {len(events)} directory events; {len(openings)} opening messages as one burst, "
+    log(f"  setup    {len(events)} directory events, consumed by every group in {directory_seconds:.1f} s"
+        f"{f' ({directory_left} left)' if directory_left else ''}; {len(openings)} opening messages as one burst, "
         f"all out in {seconds:.1f} s ({len(openings) / seconds:.0f}/s); tiers: {tiers}")
-    return {"directory_events": len(events), "burst_messages": len(openings), "burst_seconds": round(seconds, 2),
+    return {"directory_events": len(events), "directory_seconds": directory_seconds, "directory_left": directory_left,
+            "burst_messages": len(openings), "burst_seconds": round(seconds, 2),
             "burst_rate": round(len(openings) / seconds, 1), "burst_rejected": dict(log_.rejected), "tiers": tiers}
+
+
+async def _wait_for_topic_drained(target: Target, topic: str, timeout: float = 300.0) -> tuple[float, int]:
+    """Wait until every group consuming `topic` has committed all of it (the setup's
+    profile events must not share the machine with the ramp); (seconds, records left)."""
+    started = time.perf_counter()
+    while True:
+        left = sum(row.lag for row in await group_lags(target.kafka_settings) if row.topic == topic)
+        if not left or time.perf_counter() - started > timeout:
+            return round(time.perf_counter() - started, 1), left
+        await asyncio.sleep(0.5)
 
 
 async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 60.0) -> str:

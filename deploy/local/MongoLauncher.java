@@ -1,7 +1,14 @@
+import de.bwaldvogel.mongo.MongoCollection;
+import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
+import de.bwaldvogel.mongo.backend.CursorRegistry;
+import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
+import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.wire.message.MongoMessage;
 import de.bwaldvogel.mongo.wire.message.MongoQuery;
@@ -11,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
 /**
@@ -25,6 +33,10 @@ import org.h2.mvstore.MVStore;
  *     leaves that to the MVStore's background commit, once a second); concurrent
  *     writers share one commit;</li>
  * <li>it reports MongoDB 5.0 with wire version 13 (the library says 8; PyMongo needs 9 or more);</li>
+ * <li>a filter naming {@code _id} together with other conditions (a conditional update such as
+ *     {@code {_id: k, v: 3}}) finds its document through the {@code _id} index, as MongoDB does;
+ *     the library uses an index only for a filter of exactly its keys and scans the
+ *     collection otherwise;</li>
  * <li>space of replaced chunks is reused at once, partly empty chunks are rewritten every
  *     few seconds, and the file is compacted on close (the MVStore thread that would do
  *     some of this is off together with its autocommit);</li>
@@ -85,6 +97,42 @@ public final class MongoLauncher {
         }
     }
 
+    /** H2Collection that looks documents up by {@code _id} whenever the filter names one. */
+    static final class IdIndexedCollection extends H2Collection {
+        IdIndexedCollection(MongoDatabase database, String name, CollectionOptions options,
+                            MVMap<Object, Document> dataMap, MVMap<String, Object> metaMap, CursorRegistry cursors) {
+            super(database, name, options, dataMap, metaMap, cursors);
+        }
+
+        @Override protected QueryResult queryDocuments(Document query, Document orderBy, int skip, int limit,
+                                                       int batchSize, Document fieldSelector) {
+            if (query.size() > 1 && query.containsKey("_id")) {
+                Document byId = new Document("_id", query.get("_id"));
+                for (Index<Object> index : getIndexes()) {
+                    if (index.canHandle(byId)) {  // the candidates by _id, then the whole filter on each
+                        return matchDocuments(query, index.getPositions(byId), orderBy, skip, limit, batchSize, fieldSelector);
+                    }
+                }
+            }
+            return super.queryDocuments(query, orderBy, skip, limit, batchSize, fieldSelector);
+        }
+    }
+
+    /** H2Database whose collections are IdIndexedCollections (map names as H2Database's). */
+    static final class IdIndexedDatabase extends H2Database {
+        private static MVStore store;  // H2Database opens its collections from its constructor, before fields are set
+
+        IdIndexedDatabase(String name, MVStore mvStore, CursorRegistry cursors) {
+            super(name, mvStore, cursors);
+        }
+
+        @Override protected MongoCollection<Object> openOrCreateCollection(String name, CollectionOptions options) {
+            String namespace = getFullCollectionNamespace(name);
+            return new IdIndexedCollection(this, name, options, store.openMap("databases." + namespace),
+                    store.openMap("meta." + namespace), cursorRegistry);
+        }
+    }
+
     /** H2Backend whose replies to writes leave only once the changes are in the file. */
     static final class CommittingH2Backend extends H2Backend {
         private final GroupCommit groupCommit;
@@ -92,6 +140,10 @@ public final class MongoLauncher {
         CommittingH2Backend(MVStore store) {
             super(store);
             groupCommit = new GroupCommit(store);
+        }
+
+        @Override protected MongoDatabase openOrCreateDatabase(String name) {
+            return new IdIndexedDatabase(name, getMvStore(), getCursorRegistry());
         }
 
         @Override public Document handleMessage(MongoMessage message) {
@@ -127,6 +179,7 @@ public final class MongoLauncher {
         // A chunk's space is kept for a while in case the OS reorders writes on a power
         // failure; a killed process loses nothing the OS already has, so reuse it at once.
         store.setRetentionTime(0);
+        IdIndexedDatabase.store = store;  // before the backend opens the file's databases
         CommittingH2Backend backend = new CommittingH2Backend(store);
         backend.version(MONGO_5_0);
         MongoServer server = new MongoServer(backend);
