@@ -16,6 +16,7 @@ from services.inbox_projection.projector import Projector
 
 
 PROJECTED = Decision(outcome="projected")
+ROWS_AT_A_TIME = 4
 
 
 def register(runtime: ServiceRuntime, projector: Projector) -> None:
@@ -25,11 +26,18 @@ def register(runtime: ServiceRuntime, projector: Projector) -> None:
 
     async def project_delivered(batch: list[Incoming[MessageDelivered]]) -> list[Decision]:
         """A fetch's messages, each conversation's folded into one change of its row;
-        the conversations' rows changed concurrently."""
+        a few rows changed at a time (a row's change is tens of small writes: all
+        of a batch's at once would queue the send path's writes behind them)."""
         by_row: dict[tuple[str, str], list[MessageDelivered]] = {}
         for item in batch:
             by_row.setdefault((item.message.seller_id, item.message.creator_id), []).append(item.message)
-        await asyncio.gather(*(projector.deliver(seller_id, creator_id, events) for (seller_id, creator_id), events in by_row.items()))
+        slots = asyncio.Semaphore(ROWS_AT_A_TIME)
+
+        async def deliver(seller_id: str, creator_id: str, events: list[MessageDelivered]) -> None:
+            async with slots:
+                await projector.deliver(seller_id, creator_id, events)
+
+        await asyncio.gather(*(deliver(seller_id, creator_id, events) for (seller_id, creator_id), events in by_row.items()))
         return [PROJECTED] * len(batch)
 
     runtime.batch_subscriber(
