@@ -4,6 +4,9 @@
 # as its own principal (im-<service>, credentials from infra.sh).
 #   services.sh start|stop|status|restart SERVICE|kill SERVICE|pid SERVICE
 # IM_PORT_BASE=N moves the HTTP ports to N+1..N+5 (a second suite beside `make run`).
+# IM_REPLICAS=N runs N instances of each send-path service (moderation, quota,
+# messaging), sharing their consumer groups: the others are <service>-2.. on
+# IM_PORT_BASE + 10 * (n - 1) + the service's own offset (make chaos --replicas 2).
 # IM_DATABASE_PREFIX, IM_GROUP_PREFIX, IM_AUTO_OFFSET_RESET and IM_LOG_LEVEL, when
 # set, are handed to every service (the fault tests run each suite on fresh ones).
 set -euo pipefail
@@ -17,6 +20,9 @@ SERVICES=(
   "inbox-projection:$((IM_PORT_BASE + 4))"
   "collaboration-card:$((IM_PORT_BASE + 5))"
 )
+IM_REPLICAS=${IM_REPLICAS:-1}
+[[ $IM_REPLICAS =~ ^[1-9]$ ]] || { echo "IM_REPLICAS must be 1-9 (got '$IM_REPLICAS')" >&2; exit 2; }
+REPLICATED=" moderation quota messaging "
 CONF="$RUN_DIR/supervisord.conf"
 AUTH_DIR="$DATA_DIR/auth"  # the instance's token signing key and JWKS (DESIGN §7)
 SOCK="$RUN_DIR/supervisor.sock"
@@ -41,6 +47,18 @@ check_passed_settings() {  # values land in supervisord's config: keep them plai
   done
 }
 
+programs() {  # "PROGRAM PORT SERVICE" per supervised process
+  local entry name port n
+  for entry in "${SERVICES[@]}"; do
+    name=${entry%%:*}; port=${entry##*:}
+    echo "$name $port $name"
+    for ((n = 2; n <= IM_REPLICAS; n++)); do
+      [[ $REPLICATED == *" $name "* ]] && echo "$name-$n $((port + 10 * (n - 1))) $name"
+    done
+  done
+  return 0
+}
+
 write_config() {
   cat <<CONF
 [supervisord]
@@ -58,12 +76,12 @@ serverurl=unix://$SOCK
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
 CONF
-  local entry name port module
-  for entry in "${SERVICES[@]}"; do
-    name=${entry%%:*}; port=${entry##*:}; module=${name//-/_}
+  local program port name module
+  while read -r program port name; do
+    module=${name//-/_}
     cat <<CONF
 
-[program:$name]
+[program:$program]
 command=$PY -m services.$module
 environment=PYTHONPATH="$REPO_ROOT:$REPO_ROOT/contracts",KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT",MONGODB_URI="mongodb://127.0.0.1:$MONGO_PORT/",IM_HTTP_PORT="$port",IM_AUTH_JWKS="$AUTH_DIR/jwks.json",KAFKA_CLIENT_PROPERTIES="$DATA_DIR/kafka/im-$name.properties"$(passed_environment)
 autostart=true
@@ -72,19 +90,18 @@ startsecs=1
 startretries=1000
 stopsignal=TERM
 stopwaitsecs=30
-stdout_logfile=$LOG_DIR/$name.log
+stdout_logfile=$LOG_DIR/$program.log
 stdout_logfile_maxbytes=50MB
 redirect_stderr=true
 CONF
-  done
+  done < <(programs)
 }
 
 running() { [ -S "$SOCK" ] && "${SUPERVISORCTL[@]}" pid >/dev/null 2>&1; }
 
 wait_ready() {
-  local entry name port i
-  for entry in "${SERVICES[@]}"; do
-    name=${entry%%:*}; port=${entry##*:}
+  local name port service i
+  while read -r name port service; do
     for ((i = 0; i < 120; i++)); do
       curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
       sleep 0.5
@@ -94,7 +111,7 @@ wait_ready() {
     else
       printf '  %-20s http://127.0.0.1:%s  (NOT READY; see %s)\n' "$name" "$port" "$LOG_DIR/$name.log"
     fi
-  done
+  done < <(programs)
 }
 
 case "${1:-}" in

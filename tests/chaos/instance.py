@@ -53,7 +53,7 @@ PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MONGO_PORT")
 DEFAULT_PORTS = (29092, 29093, 27019)  # deploy/local/common.sh, instance "chaos"
 # Inherited from whoever runs us, but they would point the services elsewhere.
 NOT_INHERITED = (*PORT_VARIABLES, "KAFKA_BOOTSTRAP_SERVERS", "KAFKA_CLIENT_PROPERTIES", "MONGODB_URI", "IM_PORT_BASE",
-                 "IM_DATABASE_PREFIX", "IM_GROUP_PREFIX", "IM_AUTO_OFFSET_RESET", "IM_HTTP_PORT")
+                 "IM_DATABASE_PREFIX", "IM_GROUP_PREFIX", "IM_AUTO_OFFSET_RESET", "IM_HTTP_PORT", "IM_REPLICAS")
 
 
 class InstanceError(RuntimeError):
@@ -64,6 +64,7 @@ class InstanceError(RuntimeError):
 class ChaosInstance:
     port_base: int = field(default_factory=lambda: int(os.environ.get("CHAOS_PORT_BASE", "8200")))
     prefix: str = field(default_factory=lambda: f"chaos{uuid.uuid4().hex[:8]}")
+    replicas: int = 1  # instances of each send-path service (services.sh IM_REPLICAS)
     kafka_bootstrap_servers: str = ""
     mongodb_uri: str = ""
     _started: bool = False
@@ -113,6 +114,7 @@ class ChaosInstance:
             IM_PORT_BASE=str(self.port_base),
             IM_DATABASE_PREFIX=self.prefix,
             IM_GROUP_PREFIX=self.prefix,
+            IM_REPLICAS=str(self.replicas),
             KAFKA_CLIENT_PROPERTIES=str(properties_path(self.kafka_credentials, OPS)),  # the scripts' own clients
             PYTHONPATH=f"{REPO_ROOT}:{REPO_ROOT / 'contracts'}",
         )

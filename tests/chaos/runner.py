@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="make the workload reproducible")
     parser.add_argument("--port-base", type=int, default=None, help="services listen on PORT_BASE+1..+5 (default $CHAOS_PORT_BASE or 8200)")
     parser.add_argument("--results", type=Path, default=None, help="also write the results as JSON here")
+    parser.add_argument("--replicas", type=int, choices=range(1, 10), default=1, metavar="N",
+                        help="instances of each send-path service (moderation, quota, messaging) sharing its partitions; "
+                             "the faults hit the first (default 1)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C and SIGTERM both end in the finally below: the daemons are stopped.
     signal.signal(signal.SIGTERM, interrupted)
 
-    instance = ChaosInstance(**({"port_base": args.port_base} if args.port_base else {}))
+    instance = ChaosInstance(replicas=args.replicas, **({"port_base": args.port_base} if args.port_base else {}))
     started = time.monotonic()
     results: list[RoundResult] = []
     try:

@@ -113,6 +113,24 @@ async def test_in_reads_by_id_find_exactly_the_asked_documents(db: AsyncDatabase
     assert sorted(d["_id"] for d in found) == sorted(asked[:-1])
 
 
+async def test_versioned_bulk_writes_let_one_writer_of_a_version_win_and_count_the_losers(db: AsyncDatabase) -> None:
+    """The batched stores (quota's Book, messaging's counters): each change is an
+    `UpdateOne({_id, v: as_loaded})` in one unordered bulk write, and `matched_count`
+    says whether all applied. `{v: {$in: [0, None]}}` matches a document without `v`;
+    a filter of `_id` and other conditions matches only where both hold."""
+    await db.c.insert_many([{"_id": "a", "v": 1}, {"_id": "b"}, {"_id": "c", "v": 5}])
+    results = await asyncio.gather(*(
+        db.c.bulk_write([
+            UpdateOne({"_id": "a", "v": 1}, {"$set": {"by": n}, "$inc": {"v": 1}}),
+            UpdateOne({"_id": "b", "v": {"$in": [0, None]}}, {"$set": {"by": n}, "$inc": {"v": 1}}),
+        ], ordered=False)
+        for n in range(20)))
+    assert sum(r.matched_count for r in results) == 2  # one winner per document, whoever it was
+    assert {doc["_id"]: doc["v"] for doc in await db.c.find({"_id": {"$in": ["a", "b"]}}).to_list()} == {"a": 2, "b": 1}
+    assert await db.c.count_documents({"_id": {"$in": ["a", "c"]}, "v": {"$gte": 2}}) == 2
+    assert await db.c.find_one({"_id": "c", "v": 4}) is None
+
+
 async def test_unordered_bulk_writes_store_the_rest_and_report_each_duplicate(db: AsyncDatabase) -> None:
     """The index of every duplicate is reported with code 11000 and every other
     document is stored (mongo-java-server miscounts `nInserted`: not relied on)."""
