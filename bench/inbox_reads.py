@@ -33,7 +33,6 @@ from services.inbox_projection.store import InboxStore
 BIG_SELLER = "bench-big-seller"
 SEED_MARKER = "bench_seed"
 SELLERS_PER_WRITE = 50
-BIG_CONVERSATION = 4321  # one of the big seller's creators
 SECOND_PAGES = ("folder=messages", "messages + followers 1,000-1,010 (narrow)")
 
 
@@ -46,6 +45,11 @@ class SeedPlan:
     @property
     def prefix(self) -> str:
         return f"bench_inbox_{self.rows}_{self.big_seller_rows}_{row_format()}"
+
+    @property
+    def detail_creator(self) -> str:
+        """One of the big seller's creators, half-way down its inbox."""
+        return f"bench-creator-{self.big_seller_rows // 2}"
 
     @property
     def database(self) -> str:
@@ -186,7 +190,7 @@ class ReadBudget:
     request_timeout_seconds: float = 120.0
 
 
-async def time_reads(url: str, budget: ReadBudget, *, headers: dict[str, str], limit: int = 20) -> dict[str, Any]:
+async def time_reads(url: str, budget: ReadBudget, *, detail_creator: str, headers: dict[str, str], limit: int = 20) -> dict[str, Any]:
     """Sequential timed GETs of every query: each folder's first page, the
     messages folder's second page through its cursor, combined filters, then
     the counts. On a database that scans whole collections one read can take
@@ -229,5 +233,5 @@ async def time_reads(url: str, budget: ReadBudget, *, headers: dict[str, str], l
                 await timed(f"{name}, page 2 (cursor)", f"{base}/inbox",
                             [*params, ("limit", str(limit)), ("cursor", first["next_cursor"])])
         await timed("counts", f"{base}/inbox/counts", [])
-        await timed("conversation detail", f"{base}/conversations/bench-creator-{BIG_CONVERSATION}", [])
+        await timed("conversation detail", f"{base}/conversations/{detail_creator}", [])
     return results

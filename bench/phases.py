@@ -434,7 +434,7 @@ async def measure_inbox_reads(target: Target, options: Options, run_id: str, log
     log(f"  inbox    seeding {plan.rows:,} rows ({plan.big_seller_rows:,} for one seller) into {plan.database} ...")
     seeded = await inbox_reads.seed(target, plan, reseed=options.reseed_inbox, log=log)
     async with inbox_reads.inbox_service(target, plan, run_id) as (url, pid):
-        reads = await inbox_reads.time_reads(url, options.read_budget, headers=target.auth_headers())
+        reads = await inbox_reads.time_reads(url, options.read_budget, detail_creator=plan.detail_creator, headers=target.auth_headers())
         peak_rss = inbox_reads.peak_rss_mib(pid)
     log(f"  inbox    peak RSS of the serving inbox-projection process: {peak_rss} MiB")
     for name, value in reads.items():
