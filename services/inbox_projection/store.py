@@ -21,6 +21,7 @@ layout (buckets and directories, see layout.py).
 from collections.abc import Callable
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.mongo import insert_once
@@ -171,8 +172,12 @@ class InboxStore:
             if is_live(entry):
                 update["$max"], update["$min"] = {"hi": entry["t"]}, {"lo": entry["t"]}
             guard = {f"{path}.v": old["v"]} if old is not None else {path: {"$exists": False}}
-            if (await self.buckets.update_one({"_id": key, **guard}, update)).matched_count:
-                await self._note(chain, n, await self.buckets.find_one({"_id": key}, {"e": 0}))
+            # The bucket as it became, or later: all _note needs (mongo-java-server reads the
+            # after-image again instead of atomically, MongoDB returns it atomically).
+            after = await self.buckets.find_one_and_update(
+                {"_id": key, **guard}, update, {"e": 0}, return_document=ReturnDocument.AFTER)
+            if after is not None:
+                await self._note(chain, n, after)
                 return
 
     async def _note(self, chain: str, n: int, bucket: dict[str, Any]) -> None:
