@@ -18,6 +18,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 
@@ -29,7 +30,7 @@ import org.h2.mvstore.MVStore;
  * What the launcher adds to the library:
  * <ul>
  * <li>a command that may write is answered only once its changes are committed to the
- *     file, so an acknowledged write survives a SIGKILL of this process (the library
+ *     file, and a commit never takes a command's changes half-made, so an acknowledged write survives a SIGKILL of this process (the library
  *     leaves that to the MVStore's background commit, once a second); concurrent
  *     writers share one commit;</li>
  * <li>it reports MongoDB 5.0 with wire version 13 (the library says 8; PyMongo needs 9 or more);</li>
@@ -63,6 +64,14 @@ public final class MongoLauncher {
     private static final int COMPACT_WRITE_BYTES = 2 << 20;
     private static final int CLOSE_COMPACTION_MILLIS = 10_000;
 
+    /**
+     * Commands that change data hold this shared while they run; a commit or a compaction
+     * holds it exclusively, so what reaches the file is always whole commands. A commit in
+     * the middle of an insert once put a document in the file without its {@code _id} index
+     * entry: after a SIGKILL the retried insert failed "Document with key … already existed".
+     */
+    static final ReentrantReadWriteLock COMMANDS = new ReentrantReadWriteLock();
+
     /** One commit at a time; whoever waits while one runs is covered by the next one. */
     static final class GroupCommit {
         private final MVStore store;
@@ -89,9 +98,11 @@ public final class MongoLauncher {
                 running = true;
                 upTo = requested;
             }
+            COMMANDS.writeLock().lock();
             try {
                 store.commit();
             } finally {
+                COMMANDS.writeLock().unlock();
                 synchronized (this) {
                     running = false;
                     committed = Math.max(committed, upTo);
@@ -151,19 +162,24 @@ public final class MongoLauncher {
         }
 
         @Override public Document handleMessage(MongoMessage message) {
+            if (READS.contains(message.getDocument().keySet().iterator().next().toLowerCase())) {
+                return super.handleMessage(message);
+            }
+            COMMANDS.readLock().lock();
             try {
                 return super.handleMessage(message);
             } finally {
-                if (!READS.contains(message.getDocument().keySet().iterator().next().toLowerCase())) {
-                    groupCommit.await();
-                }
+                COMMANDS.readLock().unlock();
+                groupCommit.await();
             }
         }
 
         @Override public QueryResult handleQuery(MongoQuery query) {  // legacy OP_QUERY: the handshake
+            COMMANDS.readLock().lock();
             try {
                 return super.handleQuery(query);
             } finally {
+                COMMANDS.readLock().unlock();
                 groupCommit.await();
             }
         }
@@ -197,7 +213,12 @@ public final class MongoLauncher {
             return thread;
         });
         compactor.scheduleWithFixedDelay(() -> {
-            if (!store.isClosed()) store.compact(COMPACT_BELOW_FILL_PERCENT, COMPACT_WRITE_BYTES);
+            COMMANDS.writeLock().lock();  // a compaction commits too
+            try {
+                if (!store.isClosed()) store.compact(COMPACT_BELOW_FILL_PERCENT, COMPACT_WRITE_BYTES);
+            } finally {
+                COMMANDS.writeLock().unlock();
+            }
         }, COMPACT_EVERY_SECONDS, COMPACT_EVERY_SECONDS, TimeUnit.SECONDS);
 
         CountDownLatch stopped = new CountDownLatch(1);
