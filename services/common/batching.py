@@ -63,18 +63,17 @@ class _Rejected:
 
 async def safe_headers_parser(msg: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
     """FastStream's batch parser decodes every header as UTF-8: a record with a
-    hostile header would fail the whole batch before any handler sees it."""
-    return await original(tuple(_with_readable_headers(record) for record in msg))
+    hostile header would fail the whole batch before any handler sees it, so such
+    a batch is parsed again with its undecodable headers made readable."""
+    try:
+        return await original(msg)
+    except (UnicodeDecodeError, AttributeError):  # a value that is not UTF-8, or null
+        return await original(tuple(_with_readable_headers(record) for record in msg))
 
 
 def _with_readable_headers(record: Any) -> Any:
-    try:
-        for _, value in record.headers:
-            value.decode()
-        return record
-    except (UnicodeDecodeError, AttributeError):
-        headers = [(name, value.decode(errors="replace").encode()) for name, value in record.headers]
-        return dataclasses.replace(record, headers=headers)
+    headers = [(name, (value or b"").decode(errors="replace").encode()) for name, value in record.headers]
+    return dataclasses.replace(record, headers=headers)
 
 
 def _correlation_id(record: Any) -> str | None:

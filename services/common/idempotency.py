@@ -13,9 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.common.mongo import DUPLICATE_KEY
+from services.common.mongo import insert_new
 from services.common.outbox import Outgoing
 
 
@@ -56,21 +55,16 @@ class DecisionStore:
 
     async def record(self, command_id: str, decision: Decision) -> Decision:
         """Store the decision unless one exists; return the one that stands."""
-        try:
-            await self._collection.insert_one(decision.to_document(command_id))
-            return decision
-        except DuplicateKeyError:
-            existing = await self.find(command_id)
-            assert existing is not None
-            return existing
+        return (await self._record_each({command_id: decision}))[command_id]
 
     async def decide_once(
         self, command_id: str, decide: Callable[[], Awaitable[Decision]]
     ) -> Decision:
-        existing = await self.find(command_id)
-        if existing is not None:
-            return existing
-        return await self.record(command_id, await decide())
+        async def decide_it(positions: list[int]) -> list[Decision]:
+            return [await decide()]
+
+        (decision,) = await self.decide_each([command_id], decide_it)
+        return decision
 
     async def decide_each(
         self, command_ids: Sequence[str], decide: Callable[[list[int]], Awaitable[list[Decision]]]
@@ -95,14 +89,8 @@ class DecisionStore:
 
     async def _record_each(self, decided: dict[str, Decision]) -> dict[str, Decision]:
         """Store the decisions unless stored meanwhile; return the ones that stand."""
-        documents = [decision.to_document(command_id) for command_id, decision in decided.items()]
-        try:
-            await self._collection.insert_many(documents, ordered=False)
+        raced = await insert_new(self._collection, [decision.to_document(command_id) for command_id, decision in decided.items()])
+        if not raced:
             return decided
-        except BulkWriteError as exc:
-            errors = exc.details["writeErrors"]
-            if any(error["code"] != DUPLICATE_KEY for error in errors):
-                raise
-            raced = [documents[error["index"]]["_id"] for error in errors]  # another delivery stored first
-            standing = await self._collection.find({"_id": {"$in": raced}}).to_list()
-            return decided | {doc["_id"]: Decision.from_document(doc) for doc in standing}
+        standing = await self._collection.find({"_id": {"$in": raced}}).to_list()  # another delivery stored first
+        return decided | {doc["_id"]: Decision.from_document(doc) for doc in standing}

@@ -35,6 +35,21 @@ async def insert_once(collection: AsyncCollection, doc: dict[str, Any]) -> bool:
         return False
 
 
+async def insert_new(collection: AsyncCollection, docs: list[dict[str, Any]]) -> list[Any]:
+    """One unordered insert; the `_id`s of the documents that already existed (each
+    insert stands if it is the first). Any other error is raised."""
+    if not docs:
+        return []
+    try:
+        await collection.insert_many(docs, ordered=False)
+        return []
+    except BulkWriteError as exc:
+        errors = exc.details["writeErrors"]
+        if any(error["code"] != DUPLICATE_KEY for error in errors):
+            raise
+        return [docs[error["index"]]["_id"] for error in errors]
+
+
 async def all_applied(collection: AsyncCollection, operations: list[InsertOne | UpdateOne]) -> bool:
     """One unordered bulk write; False when one of its changes met a document
     changed meanwhile (its filter matched nothing, or its insert a document

@@ -19,11 +19,11 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from im_contracts import SendAdmitted, conversation_id
 
-from services.common.mongo import DUPLICATE_KEY, all_applied
+from services.common.mongo import all_applied, insert_new
 from services.common.outbox import Outgoing
 from services.messaging.domain import fan_out_command_ids, new_message_document
 
@@ -109,18 +109,12 @@ class MessageStore:
         }
         if not docs:
             return {}
-        try:
-            await self.messages.insert_many(list(docs.values()), ordered=False)
-            return docs
-        except BulkWriteError as exc:
-            if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
-                raise
-            raced = [list(docs)[error["index"]] for error in exc.details["writeErrors"]]
-            first = {doc["_id"]: doc for doc in await self.messages.find({"_id": {"$in": raced}}).to_list()}
-            if missing := set(raced) - set(first):
-                # a seq taken by another command: the counter is behind its messages
-                raise RuntimeError(f"conversation counter behind its messages for {sorted(missing)}") from exc
-            return docs | first
+        raced = await insert_new(self.messages, list(docs.values()))
+        first = {doc["_id"]: doc for doc in await self.messages.find({"_id": {"$in": raced}}).to_list()} if raced else {}
+        if missing := set(raced) - set(first):
+            # a seq taken by another command: the counter is behind its messages
+            raise RuntimeError(f"conversation counter behind its messages for {sorted(missing)}")
+        return docs | first
 
     async def page(self, conversation: str, before_seq: int | None, limit: int) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"conversation_id": conversation}
@@ -172,16 +166,12 @@ class BulkStore:
         """Store the job's fan-out outcomes once each (I1 makes the first the only
         one), then count the ones not counted before with one `$inc`; returns the
         highest count they got, always taken after they were stored."""
-        try:
-            await self.outcomes.insert_many(outcomes, ordered=False)
-            uncounted = [outcome["_id"] for outcome in outcomes]
-            highest = 0
-        except BulkWriteError as exc:
-            if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
-                raise
+        if await insert_new(self.outcomes, outcomes):
             stored = await self.outcomes.find({"_id": {"$in": [outcome["_id"] for outcome in outcomes]}}).to_list()
             uncounted = [doc["_id"] for doc in stored if "tallied" not in doc]
             highest = max((doc["tallied"] for doc in stored if "tallied" in doc), default=0)
+        else:
+            uncounted, highest = [outcome["_id"] for outcome in outcomes], 0
         if not uncounted:
             return highest
         before = await self.jobs.find_one_and_update(

@@ -32,11 +32,10 @@ def week_tier_id(seller_id: str, week_key: str) -> str:
 @dataclass(slots=True)
 class Versioned:
     """A document the batch may change: its fields now, and the `v` it was loaded with
-    (None: it was absent, so it is inserted)."""
+    (0 for a document written before versions; None: it was absent, so it is inserted)."""
 
     fields: dict[str, Any]
     loaded_v: int | None
-    existed: bool
     changed: bool = False
 
 
@@ -82,7 +81,7 @@ class Book:
     def conversation(self, seller_id: str, creator_id: str) -> Versioned:
         key = pair_id(seller_id, creator_id)
         if key not in self.conversations:
-            self.conversations[key] = Versioned({}, None, existed=False)
+            self.conversations[key] = Versioned({}, None)
         return self.conversations[key]
 
     def units(self, seller_id: str, pool: str) -> Units:
@@ -114,7 +113,7 @@ class Book:
         """A unit of the allowance: the first one given back, else the next while
         fewer than the limit are handed out; None when all are held."""
         key = pool_id(seller_id, allowance.pool)
-        doc = self.allowances.setdefault(key, Versioned({"holders": [], "handed_out": 0}, None, existed=False))
+        doc = self.allowances.setdefault(key, Versioned({"holders": [], "handed_out": 0}, None))
         holders = doc.fields.setdefault("holders", [])
         free = next((n for n, holder in enumerate(holders) if holder is None), None)
         if free is not None:

@@ -26,11 +26,11 @@ from typing import Any
 from pymongo import ASCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
-from services.common.mongo import DUPLICATE_KEY, all_applied, insert_once
+from services.common.mongo import all_applied, insert_new, insert_once
 from services.quota.book import Book, Keys, Versioned, charge_id, pair_id, pool_id, week_tier_id
 from services.quota.domain import STARTER_POOL, Allowance, Charge, Claim, Tier, Units, Week
 
@@ -170,12 +170,7 @@ class QuotaStore:
         for collection, operations in steps:
             if operations and not await all_applied(collection, operations):
                 return False
-        if book.new_connections:
-            try:  # the first way of connecting is kept (R5)
-                await self.connections.insert_many(list(book.new_connections.values()), ordered=False)
-            except BulkWriteError as exc:
-                if any(error["code"] != DUPLICATE_KEY for error in exc.details["writeErrors"]):
-                    raise
+        await insert_new(self.connections, list(book.new_connections.values()))  # the first way of connecting is kept (R5)
         return True
 
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
@@ -280,7 +275,7 @@ async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, 
 
 
 def _versioned(doc: dict[str, Any], *names: str) -> Versioned:
-    return Versioned({name: doc[name] for name in names if name in doc}, doc.get("v", 0), existed=True)
+    return Versioned({name: doc[name] for name in names if name in doc}, doc.get("v", 0))
 
 
 def _conditional(docs: dict[str, Versioned]) -> list[InsertOne | UpdateOne]:
@@ -288,7 +283,7 @@ def _conditional(docs: dict[str, Versioned]) -> list[InsertOne | UpdateOne]:
     return [
         UpdateOne({"_id": key, "v": doc.loaded_v} if doc.loaded_v else {"_id": key, "v": {"$in": [0, None]}},
                   {"$set": doc.fields, "$inc": {"v": 1}})
-        if doc.existed else InsertOne({"_id": key, **doc.fields, "v": 1})
+        if doc.loaded_v is not None else InsertOne({"_id": key, **doc.fields, "v": 1})
         for key, doc in docs.items()
         if doc.changed
     ]
