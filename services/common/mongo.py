@@ -4,7 +4,7 @@ conditional changes that says whether all of them applied."""
 
 from typing import Any
 
-from pymongo import AsyncMongoClient, InsertOne, UpdateOne
+from pymongo import AsyncMongoClient, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -50,11 +50,13 @@ async def insert_new(collection: AsyncCollection, docs: list[dict[str, Any]]) ->
         return [docs[error["index"]]["_id"] for error in errors]
 
 
-async def all_applied(collection: AsyncCollection, operations: list[InsertOne | UpdateOne]) -> bool:
+async def all_applied(collection: AsyncCollection, operations: list[InsertOne | UpdateOne | ReplaceOne]) -> bool:
     """One unordered bulk write; False when one of its changes met a document
     changed meanwhile (its filter matched nothing, or its insert a document
     inserted meanwhile)."""
-    updates = sum(1 for operation in operations if isinstance(operation, UpdateOne))
+    if not operations:
+        return True
+    updates = sum(1 for operation in operations if not isinstance(operation, InsertOne))
     try:
         result = await collection.bulk_write(operations, ordered=False)
     except BulkWriteError as exc:

@@ -4,8 +4,6 @@ One consumer group per topic, so a slow topic never holds back another. Events
 of one conversation arrive in order within a topic; the projector makes the
 interleaving across topics irrelevant."""
 
-import asyncio
-
 from im_contracts import ContractModel, DirectoryEvent, InboxCommand, MessageDelivered, ModerationEvent, SendDeliveredMessage
 from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED
 
@@ -16,7 +14,6 @@ from services.inbox_projection.projector import Projector
 
 
 PROJECTED = Decision(outcome="projected")
-ROWS_AT_A_TIME = 4
 
 
 def register(runtime: ServiceRuntime, projector: Projector) -> None:
@@ -25,19 +22,11 @@ def register(runtime: ServiceRuntime, projector: Projector) -> None:
         runtime.metrics.outcomes.labels("projected" if applied else "ignored").inc()
 
     async def project_delivered(batch: list[Incoming[MessageDelivered]]) -> list[Decision]:
-        """A fetch's messages, each conversation's folded into one change of its row;
-        a few rows changed at a time (a row's change is tens of small writes: all
-        of a batch's at once would queue the send path's writes behind them)."""
+        """A fetch's messages, each conversation's folded into one change of its row."""
         by_row: dict[tuple[str, str], list[MessageDelivered]] = {}
         for item in batch:
             by_row.setdefault((item.message.seller_id, item.message.creator_id), []).append(item.message)
-        slots = asyncio.Semaphore(ROWS_AT_A_TIME)
-
-        async def deliver(seller_id: str, creator_id: str, events: list[MessageDelivered]) -> None:
-            async with slots:
-                await projector.deliver(seller_id, creator_id, events)
-
-        await asyncio.gather(*(deliver(seller_id, creator_id, events) for (seller_id, creator_id), events in by_row.items()))
+        await projector.deliver(by_row)
         return [PROJECTED] * len(batch)
 
     runtime.batch_subscriber(

@@ -148,6 +148,62 @@ def summary(bucket: dict[str, Any]) -> dict[str, Any]:
     return {"bv": bucket["bv"], "lo": bucket.get("lo"), "hi": bucket.get("hi"), "h": folders}
 
 
+Target = tuple[str, int, str, Entry]  # chain, bucket number, creator id, entry
+
+
+def targets_of(doc: dict[str, Any]) -> list[Target]:
+    """What the layout must hold for a stored row: its entry in the bucket of each
+    chain that places it, and a tombstone in each bucket that may still hold an
+    older one (the entry first: a bucket that is both keeps the entry)."""
+    seller, creator, entry = doc["seller_id"], doc["creator_id"], entry_of(doc)
+    placed = [] if entry is None else [(chain_id(seller, d), n, creator, entry) for d, n in doc["placed"].items()]
+    return placed + [(chain_id(seller, d), n, creator, tombstone(doc["v"])) for d, n in doc["stale"]]
+
+
+def bucket_change(entries: dict[str, Entry], stored: dict[str, Entry]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The filter and update that set these entries (by creator) in one bucket, each
+    unless the stored one (`stored`, as read) is as new; the counters change in the
+    same update, which only applies while every entry it replaces is as read.
+    None when nothing changes."""
+    guard: dict[str, Any] = {}
+    sets: dict[str, Entry] = {}
+    counters: dict[str, int] = {"bv": 1, "keys": 0}
+    times = []
+    for creator, entry in entries.items():
+        old = stored.get(creator)
+        if old is not None and old["v"] >= entry["v"]:
+            continue
+        path = f"e.{creator}"
+        sets[path] = entry
+        guard.update({f"{path}.v": old["v"]} if old is not None else {path: {"$exists": False}})
+        counters["keys"] += old is None
+        for counter, delta in counter_deltas(old, entry).items():
+            counters[counter] = counters.get(counter, 0) + delta
+        if is_live(entry):
+            times.append(entry["t"])
+    if not sets:
+        return None
+    update: dict[str, Any] = {"$set": sets, "$inc": counters}
+    if times:
+        update["$max"], update["$min"] = {"hi": max(times)}, {"lo": min(times)}
+    return guard, update
+
+
+def empty_bucket(key: str, seller_id: str) -> dict[str, Any]:
+    return {"_id": key, "seller_id": seller_id, "e": {}, "h": {}, "bv": 0, "keys": 0}
+
+
+def notes(chain: str, n: int, bucket: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Directory changes (filter, update) for a bucket read after a change of it (maybe
+    with later ones): its summary unless a later one is noted, and the next head
+    when it is full."""
+    noted = summary(bucket)
+    found = [({"_id": chain, "$or": [{f"s.{n}.bv": {"$lt": noted["bv"]}}, {f"s.{n}": {"$exists": False}}]}, {"$set": {f"s.{n}": noted}})]
+    if bucket["keys"] >= BUCKET_SIZE:
+        found.append(({"_id": chain, "head": n}, {"$set": {"head": n + 1}}))
+    return found
+
+
 # --- reads ----------------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ Both give the same rows because a row does not depend on the order its events
 arrive in across topics (see domain.py). Applying an event twice changes nothing.
 """
 
+import asyncio
 from collections.abc import Callable
 
 from im_contracts import (
@@ -61,6 +62,18 @@ def _unchanged(row: Conversation) -> Conversation:
     return row
 
 
+def _delivered(messages: list[MessageDelivered]) -> Change:
+    def deliver_all(row: Conversation) -> Conversation:
+        for message in messages:
+            row = row.deliver(message)
+        return row
+
+    return deliver_all
+
+
+ROWS_AT_A_TIME = 4  # rows changed at once when a batch falls back to one row at a time
+
+
 class Projector:
     def __init__(self, store: InboxStore) -> None:
         self.store = store
@@ -76,14 +89,44 @@ class Projector:
         await self._change_row(event.seller_id, event.creator_id, change)  # type: ignore[attr-defined]
         return True
 
-    async def deliver(self, seller_id: str, creator_id: str, messages: list[MessageDelivered]) -> None:
-        """Project messages of one conversation, in their order, with one change of its row."""
-        def deliver_all(row: Conversation) -> Conversation:
-            for message in messages:
-                row = row.deliver(message)
-            return row
+    async def deliver(self, conversations: dict[tuple[str, str], list[MessageDelivered]]) -> None:
+        """Project messages (by seller and creator, each conversation's in their
+        order) with one change per row: the rows and profiles read with one query
+        each, the rows written with one bulk write, then the layout (`sync_each`).
+        When another writer changed one of the rows first, they are changed one
+        at a time, a few at once."""
+        keys = {conversation_id(seller_id, creator_id): (seller_id, creator_id) for seller_id, creator_id in conversations}
+        docs = await self.store.load_docs(list(keys))
+        profiles = await self.store.profiles_of({creator_id for _, creator_id in conversations})
+        changes, trailing = [], []
+        for key, (seller_id, creator_id) in keys.items():
+            doc = docs.get(key)
+            current = None if doc is None else from_document(doc)
+            row = _delivered(conversations[seller_id, creator_id])(current or Conversation(seller_id, creator_id))
+            row = row.with_profile(profiles.get(creator_id))
+            if row != current:
+                changes.append((doc, row))
+            elif doc is not None and doc["synced"] != doc["v"]:
+                trailing.append(doc)  # a crash came between the row's write and its sync
+        stored = await self.store.commit_each(changes)
+        if stored is None:
+            slots = asyncio.Semaphore(ROWS_AT_A_TIME)
 
-        await self._change_row(seller_id, creator_id, deliver_all)
+            async def one_row(seller_id: str, creator_id: str, change: Change) -> None:
+                async with slots:
+                    await self._change_row(seller_id, creator_id, change)
+
+            await asyncio.gather(*(one_row(s, c, _delivered(messages)) for (s, c), messages in conversations.items()))
+            return
+        await self.store.sync_each(stored + trailing)
+        # New rows: a profile stored after our read was copied by its update before
+        # these rows existed, so look again now that they do.
+        new = [row for (doc, row) in changes if doc is None]
+        if new:
+            latest = await self.store.profiles_of({row.creator_id for row in new})
+            for row in new:
+                if row.with_profile(latest.get(row.creator_id)) != row:
+                    await self._change_row(row.seller_id, row.creator_id, _unchanged)
 
     async def _change_row(self, seller_id: str, creator_id: str, change: Change) -> None:
         """Read, change, compare-and-set on the row's version (retried when another

@@ -21,10 +21,10 @@ layout (buckets and directories, see layout.py).
 from collections.abc import Callable
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.mongo import insert_once
+from services.common.mongo import all_applied, insert_new, insert_once
 from services.inbox_projection.domain import (
     Conversation,
     CreatorProfile,
@@ -35,26 +35,32 @@ from services.inbox_projection.domain import (
     to_document,
 )
 from services.inbox_projection.layout import (
-    BUCKET_SIZE,
     MAIN,
     Entry,
     EntryQuery,
+    bucket_change,
     bucket_id,
     chain_id,
     chain_options,
     cheapest_slots,
-    counter_deltas,
     dimensions_of,
-    entry_of,
+    empty_bucket,
     folder_counts,
     fresh_layout,
-    is_live,
+    notes,
     read_page,
-    summary,
-    tombstone,
+    targets_of,
 )
 
 WRITE_BATCH = 1000
+
+
+def _to_place(current: dict[str, Any] | None, doc: dict[str, Any]) -> list[str]:
+    """The chains whose head bucket a row's new version goes to: all of them for a
+    new row or new activity (to the top), else those it newly belongs in."""
+    if current is None or doc["last_activity"] != current["last_activity"]:
+        return dimensions_of(doc)
+    return [d for d in dimensions_of(doc) if d not in current["placed"]]
 
 
 def _older_stamp(prefix: str, stamp: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,6 +83,9 @@ class InboxStore:
     async def load_doc(self, conversation: str) -> dict[str, Any] | None:
         return await self.conversations.find_one({"_id": conversation})
 
+    async def load_docs(self, conversations: list[str]) -> dict[str, dict[str, Any]]:
+        return {d["_id"]: d for d in await self.conversations.find({"_id": {"$in": conversations}}).to_list()}
+
     async def load(self, conversation: str) -> Conversation | None:
         doc = await self.load_doc(conversation)
         return None if doc is None else from_document(doc)
@@ -84,33 +93,81 @@ class InboxStore:
     async def commit(self, current: dict[str, Any] | None, row: Conversation) -> dict[str, Any] | None:
         """Store `row` over `current` (the stored document it was computed from);
         the new document, or None when another writer changed the row first."""
-        doc = to_document(row)
-        placed = {} if current is None else current["placed"]
-        moved = current is None or doc["last_activity"] != current["last_activity"]  # new activity: to the top
-        dimensions = dimensions_of(doc)
-        heads = await self._heads(row.seller_id, [d for d in dimensions if moved or d not in placed])
-        doc["placed"] = {d: heads[d] if d in heads else placed[d] for d in dimensions}
-        if current is None:
-            doc.update(v=1, synced=0, stale=[])
-            return doc if await insert_once(self.conversations, doc) else None
-        stale = list(current["stale"])
-        stale += [[d, n] for d, n in placed.items() if doc["placed"].get(d) != n and [d, n] not in stale]
-        doc.update(v=current["v"] + 1, synced=current["synced"], stale=stale)
-        result = await self.conversations.replace_one({"_id": doc["_id"], "v": current["v"]}, doc)
-        return doc if result.matched_count else None
+        stored = await self.commit_each([(current, row)])
+        return None if stored is None else stored[0]
+
+    async def commit_each(self, changes: list[tuple[dict[str, Any] | None, Conversation]]) -> list[dict[str, Any]] | None:
+        """Store each row over the document it was computed from, with one bulk write
+        (compare-and-set on `v`); the new documents, or None when another writer
+        changed one of the rows first (the others are stored)."""
+        docs = [to_document(row) for _, row in changes]
+        moving = [_to_place(current, doc) for (current, _), doc in zip(changes, docs)]
+        heads = await self._heads({chain_id(doc["seller_id"], d) for doc, dimensions in zip(docs, moving) for d in dimensions})
+        operations: list[InsertOne | ReplaceOne] = []
+        for (current, _), doc, dimensions in zip(changes, docs, moving):
+            placed = {} if current is None else current["placed"]
+            doc["placed"] = {d: heads[chain_id(doc["seller_id"], d)] if d in dimensions else placed[d] for d in dimensions_of(doc)}
+            if current is None:
+                doc.update(v=1, synced=0, stale=[])
+                operations.append(InsertOne(doc))
+                continue
+            stale = list(current["stale"])
+            stale += [[d, n] for d, n in placed.items() if doc["placed"].get(d) != n and [d, n] not in stale]
+            doc.update(v=current["v"] + 1, synced=current["synced"], stale=stale)
+            operations.append(ReplaceOne({"_id": doc["_id"], "v": current["v"]}, doc))
+        return docs if await all_applied(self.conversations, operations) else None
 
     async def sync(self, doc: dict[str, Any]) -> None:
-        """Make the layout show the row as `doc` holds it (version `v`)."""
+        """Make the layout show the row as `doc` holds it (version `v`), one entry at a time."""
         while (placed := await self._place(doc)) is None:
             doc = await self.load_doc(doc["_id"]) or doc
         doc = placed
-        seller, creator, v = doc["seller_id"], doc["creator_id"], doc["v"]
-        entry = entry_of(doc)
-        for dimension, n in doc["placed"].items():
-            await self._write_entry(seller, chain_id(seller, dimension), n, creator, entry)
-        for dimension, n in doc["stale"]:
-            await self._write_entry(seller, chain_id(seller, dimension), n, creator, tombstone(v))
-        await self.conversations.update_one({"_id": doc["_id"], "v": v}, {"$set": {"stale": [], "synced": v}})
+        for chain, n, creator, entry in targets_of(doc):
+            await self._write_entry(doc["seller_id"], chain, n, creator, entry)
+        await self._mark_synced([doc])
+
+    async def sync_each(self, docs: list[dict[str, Any]]) -> None:
+        """Make the layout show each row as stored: one read of the buckets, one bulk
+        write of their changes (several rows' entries in one bucket make one update),
+        one read of their summaries and one bulk write of the directories. When
+        another writer changed one of the buckets first, the rows are synced one at
+        a time (`sync`, which skips what is already there)."""
+        placed = []
+        for doc in docs:
+            if set(doc["placed"]) == set(dimensions_of(doc)):
+                placed.append(doc)
+            else:  # a profile moved it to other chains
+                await self.sync(doc)
+        wanted: dict[tuple[str, int], dict[str, Entry]] = {}
+        sellers: dict[tuple[str, int], str] = {}
+        for doc in placed:
+            for chain, n, creator, entry in targets_of(doc):
+                wanted.setdefault((chain, n), {}).setdefault(creator, entry)
+                sellers[chain, n] = doc["seller_id"]
+        keys = {bucket_id(chain, n): (chain, n) for chain, n in wanted}
+        if not keys:
+            await self._mark_synced(placed)
+            return
+        creators = {creator for entries in wanted.values() for creator in entries}
+        stored = {b["_id"]: b.get("e", {}) for b in await self.buckets.find({"_id": {"$in": list(keys)}}, {f"e.{c}": 1 for c in creators}).to_list()}
+        # A bucket created meanwhile by another writer is fine: the guards hold only
+        # where its entries are as read.
+        await insert_new(self.buckets, [empty_bucket(key, sellers[place]) for key, place in keys.items() if key not in stored])
+        changes = {key: bucket_change(wanted[place], stored.get(key, {})) for key, place in keys.items()}
+        changed = {key: change for key, change in changes.items() if change is not None}
+        applied = await all_applied(self.buckets, [UpdateOne({"_id": key, **guard}, update) for key, (guard, update) in changed.items()])
+        await self._note_each([keys[key] for key in changed])
+        if not applied:
+            for doc in placed:
+                await self.sync(doc)
+            return
+        await self._mark_synced(placed)
+
+    async def _mark_synced(self, docs: list[dict[str, Any]]) -> None:
+        if docs:
+            await self.conversations.bulk_write(
+                [UpdateOne({"_id": d["_id"], "v": d["v"]}, {"$set": {"stale": [], "synced": d["v"]}}) for d in docs], ordered=False
+            )
 
     async def _place(self, doc: dict[str, Any]) -> dict[str, Any] | None:
         """`doc` with a bucket in each chain it belongs in: a profile copy changes the
@@ -118,8 +175,9 @@ class InboxStore:
         dimensions = dimensions_of(doc)
         if set(doc["placed"]) == set(dimensions):
             return doc
-        heads = await self._heads(doc["seller_id"], [d for d in dimensions if d not in doc["placed"]])
-        placed = {d: doc["placed"].get(d) or heads[d] for d in dimensions}
+        seller = doc["seller_id"]
+        heads = await self._heads({chain_id(seller, d) for d in dimensions if d not in doc["placed"]})
+        placed = {d: doc["placed"].get(d) or heads[chain_id(seller, d)] for d in dimensions}
         stale = doc["stale"] + [[d, n] for d, n in doc["placed"].items() if d not in placed and [d, n] not in doc["stale"]]
         changed = {"placed": placed, "stale": stale, "v": doc["v"] + 1}
         result = await self.conversations.update_one({"_id": doc["_id"], "v": doc["v"]}, {"$set": changed})
@@ -138,59 +196,47 @@ class InboxStore:
 
     # --- the layout -------------------------------------------------------------
 
-    async def _heads(self, seller_id: str, dimensions: list[str]) -> dict[str, int]:
-        """The head bucket number of each of the seller's chains (creating their directories)."""
-        chains = {chain_id(seller_id, d): d for d in dimensions}
+    async def _heads(self, chains: set[str]) -> dict[str, int]:
+        """The head bucket number of each chain (creating their directories)."""
         heads: dict[str, int] = {}
-        while missing := [c for c in chains if chains[c] not in heads]:
+        while missing := [c for c in chains if c not in heads]:
             found = await self.directories.find({"_id": {"$in": missing}}, {"head": 1}).to_list()
-            heads.update({chains[d["_id"]]: d["head"] for d in found})
-            for chain in set(missing) - {d["_id"] for d in found}:
-                await insert_once(self.directories, {"_id": chain, "head": 1, "s": {}})
+            heads.update({d["_id"]: d["head"] for d in found})
+            await insert_new(self.directories, [{"_id": c, "head": 1, "s": {}} for c in set(missing) - set(heads)])
         return heads
 
-    async def _write_entry(self, seller_id: str, chain: str, n: int, creator_id: str, entry: Entry | None) -> None:
+    async def _write_entry(self, seller_id: str, chain: str, n: int, creator_id: str, entry: Entry) -> None:
         """Set the creator's entry in the chain's bucket n unless a newer version is
-        there; the bucket's counters change in the same update, conditional on the
-        entry it replaces."""
-        if entry is None:
-            return
+        there, then note the bucket in the directory (also when the entry was there
+        already: a crash may have come between the two)."""
         key = bucket_id(chain, n)
-        path = f"e.{creator_id}"
         while True:
-            bucket = await self.buckets.find_one({"_id": key}, {path: 1})
+            bucket = await self.buckets.find_one({"_id": key}, {f"e.{creator_id}": 1})
             if bucket is None:
-                await insert_once(self.buckets, {"_id": key, "seller_id": seller_id, "e": {}, "h": {}, "bv": 0, "keys": 0})
+                await insert_once(self.buckets, empty_bucket(key, seller_id))
                 continue
-            old = bucket["e"].get(creator_id)
-            if old is not None and old["v"] >= entry["v"]:
+            change = bucket_change({creator_id: entry}, bucket.get("e", {}))
+            if change is None:
+                await self._note_each([(chain, n)])
                 return
-            update: dict[str, Any] = {
-                "$set": {path: entry},
-                "$inc": {"bv": 1, "keys": 0 if old is not None else 1, **counter_deltas(old, entry)},
-            }
-            if is_live(entry):
-                update["$max"], update["$min"] = {"hi": entry["t"]}, {"lo": entry["t"]}
-            guard = {f"{path}.v": old["v"]} if old is not None else {path: {"$exists": False}}
-            # The bucket as it became, or later: all _note needs (mongo-java-server reads the
+            # The bucket as it became, or later: all a note needs (mongo-java-server reads the
             # after-image again instead of atomically, MongoDB returns it atomically).
             after = await self.buckets.find_one_and_update(
-                {"_id": key, **guard}, update, {"e": 0}, return_document=ReturnDocument.AFTER)
+                {"_id": key, **change[0]}, change[1], {"e": 0}, return_document=ReturnDocument.AFTER)
             if after is not None:
-                await self._note(chain, n, after)
+                await self.directories.bulk_write([UpdateOne(f, u) for f, u in notes(chain, n, after)], ordered=False)
                 return
 
-    async def _note(self, chain: str, n: int, bucket: dict[str, Any]) -> None:
-        """The bucket's summary (read after the change, maybe with later ones) into
-        the directory unless a later one is there; a full head bucket is followed
-        by the next."""
-        noted = summary(bucket)
-        await self.directories.update_one(
-            {"_id": chain, "$or": [{f"s.{n}.bv": {"$lt": noted['bv']}}, {f"s.{n}": {"$exists": False}}]},
-            {"$set": {f"s.{n}": noted}},
-        )
-        if bucket["keys"] >= BUCKET_SIZE:
-            await self.directories.update_one({"_id": chain, "head": n}, {"$set": {"head": n + 1}})
+    async def _note_each(self, places: list[tuple[str, int]]) -> None:
+        """The summaries of these buckets, read after their change (maybe with later
+        ones), into the directories unless later ones are there."""
+        if not places:
+            return
+        keys = {bucket_id(chain, n): (chain, n) for chain, n in places}
+        buckets = await self.buckets.find({"_id": {"$in": list(keys)}}, {"e": 0}).to_list()
+        operations = [UpdateOne(f, u) for b in buckets for f, u in notes(*keys[b["_id"]], b)]
+        if operations:
+            await self.directories.bulk_write(operations, ordered=False)
 
     # --- reads ------------------------------------------------------------------
 
@@ -230,6 +276,10 @@ class InboxStore:
 
     async def profile(self, creator_id: str) -> CreatorProfile | None:
         return profile_from_document(await self.profiles.find_one({"_id": creator_id}))
+
+    async def profiles_of(self, creator_ids: set[str]) -> dict[str, CreatorProfile]:
+        found = await self.profiles.find({"_id": {"$in": list(creator_ids)}}).to_list()
+        return {doc["_id"]: profile for doc in found if (profile := profile_from_document(doc)) is not None}
 
     async def insert_profiles(self, profiles: dict[str, CreatorProfile]) -> None:
         if profiles:

@@ -168,7 +168,7 @@ class QuotaStore:
             (self.conversations, _conditional(book.conversations)),
         )
         for collection, operations in steps:
-            if operations and not await all_applied(collection, operations):
+            if not await all_applied(collection, operations):
                 return False
         await insert_new(self.connections, list(book.new_connections.values()))  # the first way of connecting is kept (R5)
         return True

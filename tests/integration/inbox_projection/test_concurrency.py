@@ -112,7 +112,7 @@ async def test_concurrent_first_messages_to_one_creator_are_each_listed_and_a_pr
 
 
 async def test_one_seller_s_concurrent_conversations_fill_buckets_in_order(fresh_db, monkeypatch) -> None:
-    monkeypatch.setattr("services.inbox_projection.store.BUCKET_SIZE", 7)
+    monkeypatch.setattr("services.inbox_projection.layout.BUCKET_SIZE", 7)
     instances = [Projector(InboxStore(fresh_db)) for _ in range(2)]
     seller = unique("s")
     creators = [unique("c") for _ in range(60)]
@@ -193,3 +193,33 @@ async def test_a_crash_between_a_row_s_write_and_its_sync_is_repaired_by_the_red
     await projector.apply(profile)
     await assert_layout_shows_rows(fresh_db, seller)
     assert (await store.page(seller, EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=9)), 10))[0]["followers"] == 9
+
+
+async def test_batches_of_two_instances_over_one_seller_s_rows_keep_the_layout_exact(fresh_db, monkeypatch) -> None:
+    """Each instance changes a fetch's rows with one bulk write per collection; where
+    the other instance changed one of them first (overlapping batches, as in a
+    rebalance), that batch falls back to one row at a time."""
+    monkeypatch.setattr("services.inbox_projection.layout.BUCKET_SIZE", 9)
+    instances = [Projector(InboxStore(fresh_db)) for _ in range(2)]
+    seller = unique("s")
+    creators = [unique("c") for _ in range(40)]
+    for seq in range(1, 5):
+        batches = [
+            {(seller, c): [delivered(seller, c, seq, "creator" if (seq + i) % 2 else "seller")] for i, c in enumerate(creators) if i % 3 != part}
+            for part in range(2)
+        ]
+        await asyncio.gather(*(instance.deliver(batch) for instance, batch in zip(instances, batches)),
+                             instances[0].apply(profile_update(creators[seq], 10 ** seq, seconds=seq)))
+    await assert_layout_shows_rows(fresh_db, seller)
+    rows = {r["creator_id"]: r for r in await fresh_db["conversations"].find({"seller_id": seller}).to_list()}
+    assert {c: rows[c]["last_message"]["seq"] for c in creators} == dict.fromkeys(creators, 4)
+
+
+async def test_a_batch_redelivered_after_its_rows_were_written_completes_their_layout(fresh_db) -> None:
+    store = InboxStore(fresh_db)
+    seller = unique("s")
+    batch = {(seller, c): [delivered(seller, c, 1, "creator")] for c in (unique("c") for _ in range(5))}
+    # The rows written, then a crash before their layout.
+    assert await store.commit_each([(None, Conversation(s, c).deliver(m[0])) for (s, c), m in batch.items()]) is not None
+    await Projector(store).deliver(batch)
+    await assert_layout_shows_rows(fresh_db, seller)

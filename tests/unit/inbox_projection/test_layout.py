@@ -11,6 +11,7 @@ from im_contracts import InboxFolder
 from services.inbox_projection.layout import (
     EntryQuery,
     band,
+    bucket_change,
     chain_options,
     cheapest_slots,
     contributions,
@@ -18,6 +19,7 @@ from services.inbox_projection.layout import (
     folder_counts,
     fresh_layout,
     read_page,
+    targets_of,
     tombstone,
 )
 from services.inbox_projection.query import InboxFilters, SortKey
@@ -163,3 +165,73 @@ def test_counters_follow_entries_and_counts_sum_them() -> None:
 def test_bands_are_powers_of_two_and_capped() -> None:
     assert [band(v) for v in (0, 1, 2, 3, 4, 1023, 1024)] == [0, 1, 2, 2, 3, 10, 11]
     assert band(2**80) == 61 and band(0.99) == 0
+
+
+def apply_update(bucket: dict, guard: dict, update: dict) -> bool:
+    """An update as MongoDB applies it to one bucket, for the paths the layout writes."""
+    def get(path: str):
+        value = bucket
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def put(path: str, value) -> None:
+        *parents, last = path.split(".")
+        target = bucket
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[last] = value
+
+    for path, expected in guard.items():
+        if (get(path) is not None) != (expected != {"$exists": False}) or (expected != {"$exists": False} and get(path) != expected):
+            return False
+    for path, value in update["$set"].items():
+        put(path, value)
+    for path, delta in update["$inc"].items():
+        put(path, (get(path) or 0) + delta)
+    for op, pick in (("$max", max), ("$min", min)):
+        for path, value in update.get(op, {}).items():
+            put(path, value if get(path) is None else pick(get(path), value))
+    return True
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(1, 4), st.booleans(), st.integers(0, 30), st.sampled_from(FOLDER_SETS)), max_size=25))
+@settings(max_examples=200, deadline=None)
+def test_a_bucket_change_of_many_entries_keeps_the_counters_of_its_live_entries(changes) -> None:
+    bucket = {"e": {}, "h": {}, "bv": 0, "keys": 0}
+    expected: dict[str, dict] = {}
+    for start in range(0, len(changes), 3):  # a few entries per update, as a batch brings them
+        entries = {}
+        for creator, v, live, t, folders in changes[start : start + 3]:
+            entry = {"v": v, "t": t, "f": sum(1 << i for i, f in enumerate(InboxFolder) if f.value in folders), "fo": 10 * t, "c": "home", "g": 1.0}
+            entries.setdefault(f"c{creator}", entry if live else tombstone(v))
+        change = bucket_change(entries, dict(bucket["e"]))
+        if change is None:
+            assert all(bucket["e"].get(c, {"v": 0})["v"] >= e["v"] for c, e in entries.items())
+            continue
+        assert apply_update(bucket, *change)
+        for creator, entry in entries.items():
+            if creator not in expected or expected[creator]["v"] < entry["v"]:
+                expected[creator] = entry
+    assert bucket["e"] == expected
+    assert bucket["keys"] == len(expected)
+    totals: dict[str, int] = {}
+    for entry in expected.values():
+        for path in contributions(entry):
+            totals[path] = totals.get(path, 0) + 1
+    counted = {f"h.{folder}.{name}": n for folder, counters in bucket["h"].items() for name, n in counters.items() if n}
+    assert counted == totals
+    assert all(n >= 0 for counters in bucket["h"].values() for n in counters.values())
+    live_times = [e["t"] for e in expected.values() if "x" not in e]
+    if live_times:
+        assert bucket["lo"] <= min(live_times) and bucket["hi"] >= max(live_times)
+
+
+def test_a_row_s_targets_are_its_entries_then_tombstones_where_it_was() -> None:
+    doc = {**row("s1", 1, random.Random(1)), "v": 4, "placed": {"main": 3}, "stale": [["main", 2]]}
+    doc.update(followers=None)
+    assert targets_of(doc) == [("s1", 3, "c1", {"v": 4, "t": doc["last_activity"], "f": targets_of(doc)[0][3]["f"], "fo": None,
+                                                  "c": doc["main_category"], "g": doc["sales_gmv_30d"]}), ("s1", 2, "c1", tombstone(4))]
+    assert targets_of({**doc, "folders": []}) == [("s1", 2, "c1", tombstone(4))]
