@@ -1,6 +1,8 @@
 """GET /v1/sellers/{seller_id}/inbox, /inbox/counts and /conversations/{creator_id} (DESIGN §5)."""
 
-from typing import Annotated, Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query
 
@@ -39,8 +41,17 @@ async def inbox_page(
     return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
 
 
+T = TypeVar("T")
+
+
 def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
     api = APIRouter(prefix="/v1/sellers/{seller_id}")
+
+    async def while_access_is_checked(seller_id: str, read: Awaitable[T]) -> T:
+        """The read, with the seller's access (R13) checked at the same time: a
+        revoked seller still gets 403, and every page waits one round trip less."""
+        _, result = await asyncio.gather(runtime.access.require_active(seller_id), read)
+        return result
 
     @api.get("/inbox", dependencies=[SellerScope])
     async def inbox(
@@ -54,17 +65,15 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
         cursor: Annotated[str | None, Query(min_length=1, max_length=512)] = None,
     ) -> dict[str, Any]:
-        await runtime.access.require_active(seller_id)
         filters = InboxFilters(min_followers, max_followers, tuple(category or ()), min_sales_gmv, max_sales_gmv)
         try:
-            return await inbox_page(store, seller_id, folder, filters, limit, cursor)
+            return await while_access_is_checked(seller_id, inbox_page(store, seller_id, folder, filters, limit, cursor))
         except InvalidInboxQuery as exc:
             raise invalid(exc) from exc
 
     @api.get("/inbox/counts", dependencies=[SellerScope])
     async def counts(seller_id: PartyId) -> dict[str, int]:
-        await runtime.access.require_active(seller_id)
-        return counts_of(await store.counts(seller_id))
+        return counts_of(await while_access_is_checked(seller_id, store.counts(seller_id)))
 
     @api.get("/conversations/{creator_id}", dependencies=[SellerScope])
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:

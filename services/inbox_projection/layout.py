@@ -17,8 +17,9 @@ only grow).
 Each bucket counts what it holds per folder (`h.<folder>.n`) and per folder
 and filter band (`c<bit>` category hash, `f<band>` followers and `g<band>`
 sales GMV bands, a band per power of two), in the same atomic update as the
-entry. The seller's *directory* keeps one summary per bucket: those counts as
-bit masks, the folder totals, and the bucket's time range `[lo, hi]`. A page
+entry. The chain's *directory* keeps, per folder, one slot per bucket holding rows
+of the folder: the folder's rows, those counts as bit masks, and the bucket's
+time range `[lo, hi]` (folder first, so a page reads its folder's slots alone). A page
 reads the directory, skips every bucket whose masks exclude the query, reads
 the rest newest first (`hi` descending) until the page is certain, then the
 rows themselves by `_id`. A filtered page reads the chains of the filter with
@@ -133,19 +134,19 @@ def counter_deltas(old: Entry | None, new: Entry | None) -> dict[str, int]:
     return {path: d for path, d in deltas.items() if d}
 
 
-def summary(bucket: dict[str, Any]) -> dict[str, Any]:
-    """A bucket as the directory keeps it: its version, time range, and per folder
-    the live rows and the masks of the bands they occupy."""
-    folders = {}
+def summary(bucket: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A bucket as the directory keeps it, per folder that holds live rows: its time
+    range, the folder's live rows, and the masks of the bands they occupy."""
+    slots = {}
     for folder, counters in bucket.get("h", {}).items():
         if not counters.get("n"):
             continue
-        masks = {"c": 0, "f": 0, "g": 0}
+        slot = {"lo": bucket.get("lo"), "hi": bucket.get("hi"), "n": counters["n"], "c": 0, "f": 0, "g": 0}
         for name, count in counters.items():
             if name != "n" and count > 0:
-                masks[name[0]] |= 1 << int(name[1:])
-        folders[folder] = {"n": counters["n"], **masks}
-    return {"bv": bucket["bv"], "lo": bucket.get("lo"), "hi": bucket.get("hi"), "h": folders}
+                slot[name[0]] |= 1 << int(name[1:])
+        slots[folder] = slot
+    return slots
 
 
 Target = tuple[str, int, str, Entry]  # chain, bucket number, creator id, entry
@@ -195,10 +196,14 @@ def empty_bucket(key: str, seller_id: str) -> dict[str, Any]:
 
 def notes(chain: str, n: int, bucket: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Directory changes (filter, update) for a bucket read after a change of it (maybe
-    with later ones): its summary unless a later one is noted, and the next head
-    when it is full."""
-    noted = summary(bucket)
-    found = [({"_id": chain, "$or": [{f"s.{n}.bv": {"$lt": noted["bv"]}}, {f"s.{n}": {"$exists": False}}]}, {"$set": {f"s.{n}": noted}})]
+    with later ones): its summary unless a later one is noted (`v.<n>`, the bucket's
+    version it shows), and the next head when it is full. A directory keeps its
+    slots by folder first (`f.<folder>.<n>`), so a page reads its folder's alone."""
+    slots = summary(bucket)
+    update: dict[str, Any] = {"$set": {f"v.{n}": bucket["bv"], **{f"f.{folder}.{n}": slot for folder, slot in slots.items()}}}
+    if emptied := [f.value for f in FOLDERS if f.value not in slots]:
+        update["$unset"] = {f"f.{folder}.{n}": "" for folder in emptied}
+    found = [({"_id": chain, "$or": [{f"v.{n}": {"$lt": bucket["bv"]}}, {f"v.{n}": {"$exists": False}}]}, update)]
     if bucket["keys"] >= BUCKET_SIZE:
         found.append(({"_id": chain, "head": n}, {"$set": {"head": n + 1}}))
     return found
@@ -222,11 +227,11 @@ class EntryQuery:
     def __post_init__(self) -> None:
         self.filters.validate()
 
-    def may_hold(self, slot: dict[str, Any]) -> bool:
-        """False when a bucket summary proves the bucket holds no match."""
-        counters = slot["h"].get(self.folder.value)
-        if not counters:
+    def may_hold(self, counters: dict[str, Any]) -> bool:
+        """False when a bucket's slot in the folder proves the bucket holds no match."""
+        if not counters["n"]:
             return False
+        slot = counters
         if self.after is not None and slot["lo"] is not None and slot["lo"] > self.after.last_activity:
             return False
         f = self.filters
@@ -278,7 +283,7 @@ def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[i
 Slot = tuple[str, dict[str, Any]]  # bucket id, its summary
 
 
-def plan_reads(slots: list[Slot], folder: InboxFolder, need: int) -> list[list[str]]:
+def plan_reads(slots: list[Slot], need: int) -> list[list[str]]:
     """Bucket ids in batches, newest `hi` first: each batch holds at least `need`
     of the folder's rows (by the counts), so an unfiltered page is usually one
     round trip; later batches double, as a filter rejects entries."""
@@ -286,7 +291,7 @@ def plan_reads(slots: list[Slot], folder: InboxFolder, need: int) -> list[list[s
     rows = 0
     for key, slot in slots:
         batches[-1].append(key)
-        rows += slot["h"][folder.value]["n"]
+        rows += slot["n"]
         if rows >= need:
             batches.append([])
             rows = 0
@@ -322,10 +327,10 @@ def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, An
         slots = [
             (bucket_id(chain, int(n)), slot)
             for chain in chains
-            for n, slot in (directories.get(chain, {}).get("s") or {}).items()
+            for n, slot in folder_slots(directories.get(chain), query.folder).items()
             if query.may_hold(slot)
         ]
-        rows = sum(slot["h"][query.folder.value]["n"] for _, slot in slots)
+        rows = sum(slot["n"] for _, slot in slots)
         if best is None or rows < best_rows:
             best, best_rows = slots, rows
     return sorted(best or [], key=lambda item: item[1]["hi"] or 0, reverse=True)
@@ -347,7 +352,7 @@ async def read_page(
     found: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
     taken = read = 0
-    for batch in plan_reads(slots, query.folder, need):
+    for batch in plan_reads(slots, need):
         buckets = await read_buckets(batch)
         read += len(batch)
         found = sorted(set(found) | set(candidates(query, buckets)), reverse=True)
@@ -364,11 +369,12 @@ async def read_page(
 
 def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
     """A main chain's rows per folder."""
-    counts = dict.fromkeys((f.value for f in FOLDERS), 0)
-    for slot in ((directory or {}).get("s") or {}).values():
-        for folder, counters in slot["h"].items():
-            counts[folder] += counters["n"]
-    return counts
+    return {f.value: sum(slot["n"] for slot in folder_slots(directory, f).values()) for f in FOLDERS}
+
+
+def folder_slots(directory: dict[str, Any] | None, folder: InboxFolder) -> dict[str, dict[str, Any]]:
+    """A chain's bucket summaries in one folder, by bucket number."""
+    return ((directory or {}).get("f") or {}).get(folder.value) or {}
 
 
 # --- a fresh layout (rebuild, bench seed) -------------------------------------------------------------
@@ -387,7 +393,8 @@ def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[l
     for (seller, dimension), rows in chains.items():
         chain = chain_id(seller, dimension)
         rows.sort(key=lambda d: (d["last_activity"], d["_id"]))
-        slots = {}
+        versions: dict[str, int] = {}
+        slots: dict[str, dict[str, Any]] = {}
         for n, start in enumerate(range(0, len(rows), size), start=1):
             chunk = rows[start : start + size]
             bucket: dict[str, Any] = {"_id": bucket_id(chain, n), "seller_id": seller, "e": {}, "h": {}, "bv": 1, "keys": len(chunk),
@@ -401,6 +408,8 @@ def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[l
                     counters = bucket["h"].setdefault(folder, {})
                     counters[name] = counters.get(name, 0) + 1
             buckets.append(bucket)
-            slots[str(n)] = summary(bucket)
-        directories.append({"_id": chain, "head": len(slots) + 1, "s": slots})
+            versions[str(n)] = bucket["bv"]
+            for folder, slot in summary(bucket).items():
+                slots.setdefault(folder, {})[str(n)] = slot
+        directories.append({"_id": chain, "head": len(versions) + 1, "v": versions, "f": slots})
     return buckets, directories

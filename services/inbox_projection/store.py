@@ -202,7 +202,7 @@ class InboxStore:
         while missing := [c for c in chains if c not in heads]:
             found = await self.directories.find({"_id": {"$in": missing}}, {"head": 1}).to_list()
             heads.update({d["_id"]: d["head"] for d in found})
-            await insert_new(self.directories, [{"_id": c, "head": 1, "s": {}} for c in set(missing) - set(heads)])
+            await insert_new(self.directories, [{"_id": c, "head": 1, "v": {}, "f": {}} for c in set(missing) - set(heads)])
         return heads
 
     async def _write_entry(self, seller_id: str, chain: str, n: int, creator_id: str, entry: Entry) -> None:
@@ -245,7 +245,8 @@ class InboxStore:
         from the chains of the query holding the fewest rows (layout.py)."""
         options = chain_options(seller_id, query)
         chains = sorted({c for option in options for c in option})
-        directories = {d["_id"]: d for d in await self.directories.find({"_id": {"$in": chains}}).to_list()}
+        found = self.directories.find({"_id": {"$in": chains}}, {f"f.{query.folder.value}": 1})
+        directories = {d["_id"]: d for d in await found.to_list()}
 
         async def read_buckets(keys: list[str]) -> list[dict[str, Any]]:
             return await self.buckets.find({"_id": {"$in": keys}}).to_list()
@@ -256,7 +257,7 @@ class InboxStore:
         return await read_page(cheapest_slots(options, directories, query), query, need, read_buckets, read_rows)
 
     async def counts(self, seller_id: str) -> dict[str, int]:
-        return folder_counts(await self.directories.find_one({"_id": chain_id(seller_id, MAIN)}))
+        return folder_counts(await self.directories.find_one({"_id": chain_id(seller_id, MAIN)}, {"f": 1}))
 
     # --- a fresh database (rebuild) -----------------------------------------------
 

@@ -50,8 +50,9 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
     buckets, directories = fresh_layout(docs, size)
     if overlap:  # buckets as live writes leave them: time ranges that overlap
         for directory in directories:
-            for slot in directory["s"].values():
-                slot["hi"] += 7
+            for slots in directory["f"].values():
+                for slot in slots.values():
+                    slot["hi"] += 7
     by_id = {b["_id"]: b for b in buckets}
     dirs = {d["_id"]: d for d in directories}
     rows_by_id = {d["_id"]: d for d in docs}
@@ -142,7 +143,7 @@ def test_a_narrow_followers_range_reads_only_its_band_s_chain() -> None:
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=1000, max_followers=1010))
     slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
     assert {key.split("|")[0] for key, _ in slots} == {f"s1/f{band(1000)}"}
-    assert sum(slot["h"]["messages"]["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
+    assert sum(slot["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
     found, _ = paged(rows, InboxFolder.MESSAGES, query.filters, 5, 10, overlap=False)
     assert found == brute_force(rows, query)
 
