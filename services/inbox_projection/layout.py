@@ -318,22 +318,32 @@ def _bands(low: float | None, high: float | None) -> range:
     return range(0 if low is None else band(low), (_BANDS - 1 if high is None else band(high)) + 1)
 
 
-def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, Any]], query: EntryQuery) -> list[Slot]:
-    """The buckets that may hold matches, of the option with the fewest rows in the
-    folder, newest `hi` first."""
-    best: list[Slot] | None = None
-    best_rows = 0
+def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, Any]], query: EntryQuery, need: int) -> list[Slot]:
+    """The buckets that may hold matches, of the option expected to read the fewest
+    buckets for `need` rows, newest `hi` first.
+
+    Each option's rows in the folder bound the matches from above, so the
+    smallest, `matches`, is the estimate; an option then reads about
+    `need / matches` of each of its chains' buckets, but at least one per chain
+    (a page is certain only once every chain's newer buckets are read): so
+    many thin chains (a wide followers range) lose to the main chain when the
+    filter keeps most rows, and win when it keeps few. Ties go to fewer rows."""
+    candidates = []
     for chains in options:
-        slots = [
-            (bucket_id(chain, int(n)), slot)
+        per_chain = [
+            [(bucket_id(chain, int(n)), slot) for n, slot in folder_slots(directories.get(chain), query.folder).items() if query.may_hold(slot)]
             for chain in chains
-            for n, slot in folder_slots(directories.get(chain), query.folder).items()
-            if query.may_hold(slot)
         ]
-        rows = sum(slot["n"] for _, slot in slots)
-        if best is None or rows < best_rows:
-            best, best_rows = slots, rows
-    return sorted(best or [], key=lambda item: item[1]["hi"] or 0, reverse=True)
+        slots = [slot for chain_slots in per_chain for slot in chain_slots]
+        candidates.append((per_chain, slots, sum(slot["n"] for _, slot in slots)))
+    matches = max(1, min(rows for _, _, rows in candidates))
+
+    def cost(candidate: tuple[list[list[Slot]], list[Slot], int]) -> tuple[float, int]:
+        per_chain, _, rows = candidate
+        return sum(max(1.0, len(chain_slots) * need / matches) for chain_slots in per_chain if chain_slots), rows
+
+    _, best, _ = min(candidates, key=cost)
+    return sorted(best, key=lambda item: item[1]["hi"] or 0, reverse=True)
 
 
 async def read_page(

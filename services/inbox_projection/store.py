@@ -254,7 +254,7 @@ class InboxStore:
         async def read_rows(conversations: list[str]) -> list[dict[str, Any]]:
             return await self.conversations.find({"_id": {"$in": conversations}}).to_list()
 
-        return await read_page(cheapest_slots(options, directories, query), query, need, read_buckets, read_rows)
+        return await read_page(cheapest_slots(options, directories, query, need), query, need, read_buckets, read_rows)
 
     async def counts(self, seller_id: str) -> dict[str, int]:
         return folder_counts(await self.directories.find_one({"_id": chain_id(seller_id, MAIN)}, {"f": 1}))

@@ -71,7 +71,7 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
         after = None
         while True:
             query = EntryQuery(folder, filters, after)
-            slots = cheapest_slots(chain_options("s1", query), dirs, query)
+            slots = cheapest_slots(chain_options("s1", query), dirs, query, limit + 1)
             page = await read_page(slots, query, limit + 1, read_buckets, read_rows)
             found += [r["_id"] for r in page[:limit]]
             if len(page) <= limit:
@@ -130,7 +130,7 @@ def test_an_unfiltered_page_reads_its_buckets_in_one_round_trip() -> None:
         return [d for d in docs if d["_id"] in ids]
 
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters())
-    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
     page = asyncio.run(read_page(slots, query, 21, read_buckets, read_rows))
     assert len(page) == 21 and len(batches) == 1 and len(batches[0]) == 3
 
@@ -141,11 +141,22 @@ def test_a_narrow_followers_range_reads_only_its_band_s_chain() -> None:
     rows[7]["followers"] = 1001
     _, directories = fresh_layout([dict(r) for r in rows], 10)
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=1000, max_followers=1010))
-    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query)
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
     assert {key.split("|")[0] for key, _ in slots} == {f"s1/f{band(1000)}"}
     assert sum(slot["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
     found, _ = paged(rows, InboxFolder.MESSAGES, query.filters, 5, 10, overlap=False)
     assert found == brute_force(rows, query)
+
+
+def test_a_wide_range_that_keeps_most_rows_reads_the_main_chain_not_each_band() -> None:
+    rng = random.Random(8)
+    rows = [dict(row("s1", n, rng), folders=["messages"], followers=int(10 ** rng.uniform(2, 6.5))) for n in range(600)]
+    for r in rows:
+        r.update(main_category=r["main_category"] or "home", sales_gmv_30d=r["sales_gmv_30d"] or 1.0)
+    _, directories = fresh_layout([dict(r) for r in rows], 10)
+    query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=100))
+    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
+    assert {key.split("|")[0] for key, _ in slots} == {"s1"}
 
 
 def test_counters_follow_entries_and_counts_sum_them() -> None:
