@@ -145,8 +145,9 @@ public final class MongoLauncher {
     /**
      * Index keys in BSON value order. H2 orders keys of a class it does not know
      * (mongo-java-server's KeyValue) by Java-serialising both sides of every
-     * comparison: under the bench's load that was most of the engine's CPU on
-     * the write path (each insert, `_id` lookup and unique check walks the index).
+     * comparison, and every insert, `_id` lookup and unique check walks the index:
+     * `ObjectDataType.serialize` under `SerializedObjectType.compare` showed in
+     * jstack samples of the engine under the bench's load.
      * Values in a KeyValue are normalised (1 and 1.0 are one key, as in MongoDB).
      */
     static final class KeyOrder extends ObjectDataType {
