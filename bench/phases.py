@@ -306,7 +306,7 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
     await _publish(producer, DIRECTORY_EVENTS, events)
     quota_paths = await target.http_paths("quota")
     tiers = await _wait_for_tiers(target, mix.sellers + [mix.bulk_seller]) if "/v1/sellers/{seller_id}/quota" in quota_paths else "n/a: quota serves no /v1/sellers/{seller_id}/quota yet"
-    directory_seconds, directory_left = await _wait_for_topic_drained(target, DIRECTORY_EVENTS)
+    directory_seconds, directory_left = await _wait_for_drained(target, DIRECTORY_EVENTS)
     openings = mix.opening_messages()
     started = time.perf_counter()
     for send in openings:
@@ -327,25 +327,16 @@ async def set_up_mix(target: Target, mix: PipelineMix, producer, tracker: Tracke
             "burst_rate": round(len(openings) / seconds, 1), "burst_rejected": dict(log_.rejected), "tiers": tiers}
 
 
-async def _wait_for_topic_drained(target: Target, topic: str, timeout: float = 300.0) -> tuple[float, int]:
-    """Wait until every group consuming `topic` has committed all of it (the setup's
-    profile events must not share the machine with the ramp); (seconds, records left)."""
+async def _wait_for_drained(target: Target, topic: str | None = None, timeout: float = 300.0) -> tuple[float, int]:
+    """Wait until the suite's consumer groups have committed all of `topic` (every
+    topic when None); (seconds, records left). The setup's profile events must not
+    share the machine with the ramp, nor the pipeline's backlog with the reads."""
     started = time.perf_counter()
     while True:
-        left = sum(row.lag for row in await group_lags(target.kafka_settings) if row.topic == topic)
+        left = sum(row.lag for row in await group_lags(target.kafka_settings) if topic in (None, row.topic))
         if not left or time.perf_counter() - started > timeout:
             return round(time.perf_counter() - started, 1), left
         await asyncio.sleep(0.5)
-
-
-async def _wait_for_suite_drained(target: Target, timeout: float = 600.0) -> tuple[float, int]:
-    """Wait until the suite's consumer groups have no backlog; (seconds, records left)."""
-    started = time.perf_counter()
-    while True:
-        left = sum((await target.consumer_lag()).values())
-        if not left or time.perf_counter() - started > timeout:
-            return round(time.perf_counter() - started, 1), left
-        await asyncio.sleep(1)
 
 
 async def _wait_for_tiers(target: Target, sellers: list[str], timeout: float = 60.0) -> str:
@@ -445,7 +436,7 @@ async def measure_inbox_reads(target: Target, options: Options, run_id: str, log
     seeded = await inbox_reads.seed(target, plan, reseed=options.reseed_inbox, log=log)
     # The pipeline phase leaves the suite's projections a backlog; reads timed while
     # it drains measure that backlog's load on the database, not the read path.
-    backlog_seconds, backlog = await _wait_for_suite_drained(target)
+    backlog_seconds, backlog = await _wait_for_drained(target, timeout=600.0)
     log(f"  inbox    suite's consumers drained in {backlog_seconds:.1f} s" + (f" ({backlog} records left)" if backlog else ""))
     async with inbox_reads.inbox_service(target, plan, run_id) as (url, pid):
         reads = await inbox_reads.time_reads(url, options.read_budget, detail_creator=plan.detail_creator, headers=target.auth_headers())

@@ -77,8 +77,7 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
 
     @api.get("/conversations/{creator_id}", dependencies=[SellerScope])
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:
-        await runtime.access.require_active(seller_id)
-        row = await store.load(conversation_id(seller_id, creator_id))
+        row = await while_access_is_checked(seller_id, store.load(conversation_id(seller_id, creator_id)))
         if row is None or not row.has_messages:
             raise not_found(f"no conversation between seller {seller_id} and creator {creator_id}")
         return {**inbox_item(row), "seller_id": seller_id, "profile_panel": profile_panel(await store.profile(creator_id))}

@@ -227,20 +227,19 @@ class EntryQuery:
     def __post_init__(self) -> None:
         self.filters.validate()
 
-    def may_hold(self, counters: dict[str, Any]) -> bool:
+    def may_hold(self, slot: dict[str, Any]) -> bool:
         """False when a bucket's slot in the folder proves the bucket holds no match."""
-        if not counters["n"]:
+        if not slot["n"]:
             return False
-        slot = counters
         if self.after is not None and slot["lo"] is not None and slot["lo"] > self.after.last_activity:
             return False
         f = self.filters
-        if f.categories and not counters["c"] & sum(1 << category_bit(c) for c in f.categories):
+        if f.categories and not slot["c"] & sum(1 << category_bit(c) for c in f.categories):
             return False
-        if (f.min_followers, f.max_followers) != (None, None) and not counters["f"] & _range_mask(f.min_followers, f.max_followers):
+        if (f.min_followers, f.max_followers) != (None, None) and not slot["f"] & _range_mask(f.min_followers, f.max_followers):
             return False
         gmv = f.gmv_range()
-        if gmv != (None, None) and not counters["g"] & _range_mask(*gmv):
+        if gmv != (None, None) and not slot["g"] & _range_mask(*gmv):
             return False
         return True
 

@@ -13,9 +13,11 @@ layout (buckets and directories, see layout.py).
   creator's rows with one `update_many` on the `creator_id` index.
 - `inbox_buckets` / `inbox_directories`: the serving layout, read by `_id`
   only, so a page costs the same on any engine whatever the seller's size.
-  After a row's change is stored, `sync` writes its entry (and tombstones)
-  with version-guarded updates; a crash in between is repaired by the
-  redelivered event, which finds `synced` behind `v`.
+  After a row's change is stored, its entries (and tombstones) are written
+  with version-guarded updates: a fetch's rows together (`commit_each`,
+  `sync_each`), or one row at a time (`commit`, `sync`) when another writer
+  came first; a crash in between is repaired by the redelivered event, which
+  finds `synced` behind `v`.
 """
 
 from collections.abc import Callable
@@ -138,25 +140,29 @@ class InboxStore:
                 placed.append(doc)
             else:  # a profile moved it to other chains
                 await self.sync(doc)
-        wanted: dict[tuple[str, int], dict[str, Entry]] = {}
-        sellers: dict[tuple[str, int], str] = {}
+        wanted: dict[tuple[str, int], dict[str, Entry]] = {}  # (chain, n): the entries by creator
+        seller_of: dict[str, str] = {}  # bucket id: its seller
         for doc in placed:
             for chain, n, creator, entry in targets_of(doc):
                 wanted.setdefault((chain, n), {}).setdefault(creator, entry)
-                sellers[chain, n] = doc["seller_id"]
-        keys = {bucket_id(chain, n): (chain, n) for chain, n in wanted}
-        if not keys:
+                seller_of[bucket_id(chain, n)] = doc["seller_id"]
+        if not wanted:
             await self._mark_synced(placed)
             return
         creators = {creator for entries in wanted.values() for creator in entries}
-        stored = {b["_id"]: b.get("e", {}) for b in await self.buckets.find({"_id": {"$in": list(keys)}}, {f"e.{c}": 1 for c in creators}).to_list()}
+        found = self.buckets.find({"_id": {"$in": list(seller_of)}}, {f"e.{c}": 1 for c in creators})
+        stored = {b["_id"]: b.get("e", {}) for b in await found.to_list()}
         # A bucket created meanwhile by another writer is fine: the guards hold only
         # where its entries are as read.
-        await insert_new(self.buckets, [empty_bucket(key, sellers[place]) for key, place in keys.items() if key not in stored])
-        changes = {key: bucket_change(wanted[place], stored.get(key, {})) for key, place in keys.items()}
-        changed = {key: change for key, change in changes.items() if change is not None}
-        applied = await all_applied(self.buckets, [UpdateOne({"_id": key, **guard}, update) for key, (guard, update) in changed.items()])
-        await self._note_each([keys[key] for key in changed])
+        await insert_new(self.buckets, [empty_bucket(key, seller) for key, seller in seller_of.items() if key not in stored])
+        changed = {
+            (chain, n): change for (chain, n), entries in wanted.items()
+            if (change := bucket_change(entries, stored.get(bucket_id(chain, n), {}))) is not None
+        }
+        applied = await all_applied(
+            self.buckets, [UpdateOne({"_id": bucket_id(chain, n), **guard}, update) for (chain, n), (guard, update) in changed.items()]
+        )
+        await self._note_each(list(changed))
         if not applied:
             for doc in placed:
                 await self.sync(doc)
@@ -224,7 +230,7 @@ class InboxStore:
             after = await self.buckets.find_one_and_update(
                 {"_id": key, **change[0]}, change[1], {"e": 0}, return_document=ReturnDocument.AFTER)
             if after is not None:
-                await self.directories.bulk_write([UpdateOne(f, u) for f, u in notes(chain, n, after)], ordered=False)
+                await self._write_notes([(chain, n, after)])
                 return
 
     async def _note_each(self, places: list[tuple[str, int]]) -> None:
@@ -234,8 +240,11 @@ class InboxStore:
             return
         keys = {bucket_id(chain, n): (chain, n) for chain, n in places}
         buckets = await self.buckets.find({"_id": {"$in": list(keys)}}, {"e": 0}).to_list()
-        operations = [UpdateOne(f, u) for b in buckets for f, u in notes(*keys[b["_id"]], b)]
-        if operations:
+        await self._write_notes([(*keys[b["_id"]], b) for b in buckets])
+
+    async def _write_notes(self, changed: list[tuple[str, int, dict[str, Any]]]) -> None:
+        """Each bucket (chain, n, the bucket without its entries) into its directory."""
+        if operations := [UpdateOne(f, u) for chain, n, bucket in changed for f, u in notes(chain, n, bucket)]:
             await self.directories.bulk_write(operations, ordered=False)
 
     # --- reads ------------------------------------------------------------------
