@@ -10,7 +10,8 @@ from decimal import Decimal
 from bench.inbox_reads import read_queries
 from bench.inbox_rows import inbox_row
 from im_contracts import InboxFolder
-from services.inbox_projection.layout import EntryQuery, chain_options, cheapest_slots, fresh_layout, read_page
+from services.inbox_projection.layout import fresh_layout
+from services.inbox_projection.reads import EntryQuery, chain_options, cheapest_slots, read_page, view_of
 from services.inbox_projection.query import InboxFilters
 
 def filters_of(params: list[tuple[str, str]]) -> tuple[InboxFolder, InboxFilters]:
@@ -34,16 +35,16 @@ async def main(n: int) -> None:
     for name, params in read_queries().items():
         folder, filters = filters_of(params)
         stats = {"trips": 1, "buckets": 0, "entries": 0}  # the directories' $in
-        async def rb(keys):
+        async def rb(slots):
             stats["trips"] += 1
-            stats["buckets"] += len(keys)
-            stats["entries"] += sum(len(by_id[k]["e"]) for k in keys)
-            return [by_id[k] for k in keys]
+            stats["buckets"] += len(slots)
+            stats["entries"] += sum(len(by_id[k]["e"]) for k, _ in slots)
+            return [view_of(by_id[k]) for k, _ in slots]
         async def rr(ids):
             stats["trips"] += 1
             return [rows[i] for i in ids if i in rows]
         q = EntryQuery(folder, filters)
-        page = await read_page(cheapest_slots(chain_options("big", q), dmap, q), q, 21, rb, rr)
+        page = await read_page(cheapest_slots(chain_options("big", q), dmap, q, 21), q, 21, rb, rr)
         print(f"{n:>7} {name:60} rows {len(page):3} trips {stats['trips']:2} buckets {stats['buckets']:3} entries {stats['entries']:6}")
 
 asyncio.run(main(int(sys.argv[1])))

@@ -4,8 +4,8 @@ Rows are built through the projection's own domain model and stored form
 (`services.inbox_projection.domain`: Conversation … to_document), so a seed
 cannot drift from what the projection writes. ADAPT HERE if that module's
 names change; nothing else in the benchmark knows the row's shape. The seed
-cache key (`row_format`) follows the domain module's source, so a changed
-stored form is seeded anew."""
+cache key (`row_format`) follows the source of the domain and layout modules,
+so a changed stored form is seeded anew."""
 
 import hashlib
 import inspect
@@ -35,7 +35,8 @@ def _domain() -> Any:
 
 
 def row_format() -> str:
-    """Changes whenever the projection's stored form (domain) or serving layout does."""
+    """Changes whenever the projection's stored form (domain) or serving layout
+    does (layout; how pages read it, reads.py, is not part of it)."""
     from services.inbox_projection import layout
 
     return hashlib.sha256((inspect.getsource(_domain()) + inspect.getsource(layout)).encode()).hexdigest()[:10]

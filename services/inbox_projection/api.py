@@ -12,7 +12,7 @@ from services.common.auth import SellerScope
 from services.common.http import ApiError, FiniteDecimal, Int64, PartyId, not_found
 from services.common.runtime import ServiceRuntime
 from services.inbox_projection.domain import from_document, inbox_item, profile_panel
-from services.inbox_projection.layout import EntryQuery
+from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.query import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,

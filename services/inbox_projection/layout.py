@@ -17,31 +17,18 @@ only grow).
 Each bucket counts what it holds per folder (`h.<folder>.n`) and per folder
 and filter band (`c<bit>` category hash, `f<band>` followers and `g<band>`
 sales GMV bands, a band per power of two), in the same atomic update as the
-entry. The chain's *directory* keeps, per folder, one slot per bucket holding rows
-of the folder: the folder's rows, those counts as bit masks, and the bucket's
-time range `[lo, hi]` (folder first, so a page reads its folder's slots alone). A page
-reads the directory, skips every bucket whose masks exclude the query, reads
-the rest newest first (`hi` descending) until the page is certain, then the
-rows themselves by `_id`. A filtered page reads the chains of the filter with
-the fewest rows in the folder (the categories' chains, the followers range's
-bands, the GMV range's bands, or the main chain), so a narrow range reads the
-rows of its bands, not the seller's. Counts are the sums of the main chain's
-folder totals.
-
-Buckets may overlap in time (partitions are projected in parallel, so a row's
-activity can arrive after newer activity of another row): a row is certain
-once its time is above every unread bucket's `hi`.
+entry, and raises its version `bv`. The chain's *directory* keeps, per folder,
+one slot per bucket holding rows of the folder: the folder's rows, those
+counts as bit masks, the bucket's time range `[lo, hi]` and the version `v`
+they summarise (folder first, so a page reads its folder's slots alone).
+How a page reads them is reads.py.
 """
 
 import base64
 import zlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from im_contracts import InboxFolder
-
-from services.inbox_projection.query import InboxFilters, SortKey
 
 BUCKET_SIZE = 500
 FOLDERS = tuple(InboxFolder)
@@ -61,6 +48,11 @@ def folder_bits(folders: list[str]) -> int:
 def band(value: float) -> int:
     """A band per power of two, so a range covers few bands and a band few rows."""
     return min(int(value).bit_length(), _BANDS - 1)
+
+
+def band_range(low: float | None, high: float | None) -> range:
+    """The bands a range of values (None: unbounded) falls in."""
+    return range(0 if low is None else band(low), (_BANDS - 1 if high is None else band(high)) + 1)
 
 
 def category_bit(category: str) -> int:
@@ -136,12 +128,13 @@ def counter_deltas(old: Entry | None, new: Entry | None) -> dict[str, int]:
 
 def summary(bucket: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A bucket as the directory keeps it, per folder that holds live rows: its time
-    range, the folder's live rows, and the masks of the bands they occupy."""
+    range, the folder's live rows, the masks of the bands they occupy, and the
+    bucket's version this shows."""
     slots = {}
     for folder, counters in bucket.get("h", {}).items():
         if not counters.get("n"):
             continue
-        slot = {"lo": bucket.get("lo"), "hi": bucket.get("hi"), "n": counters["n"], "c": 0, "f": 0, "g": 0}
+        slot = {"lo": bucket.get("lo"), "hi": bucket.get("hi"), "n": counters["n"], "c": 0, "f": 0, "g": 0, "v": bucket["bv"]}
         for name, count in counters.items():
             if name != "n" and count > 0:
                 slot[name[0]] |= 1 << int(name[1:])
@@ -207,183 +200,6 @@ def notes(chain: str, n: int, bucket: dict[str, Any]) -> list[tuple[dict[str, An
     if bucket["keys"] >= BUCKET_SIZE:
         found.append(({"_id": chain, "head": n}, {"$set": {"head": n + 1}}))
     return found
-
-
-# --- reads ----------------------------------------------------------------------------------
-
-
-def _range_mask(low: float | None, high: float | None) -> int:
-    return sum(1 << b for b in _bands(low, high))
-
-
-@dataclass(frozen=True)
-class EntryQuery:
-    """One folder with R16's filters, applied to entries and bucket summaries."""
-
-    folder: InboxFolder
-    filters: InboxFilters
-    after: SortKey | None = None
-
-    def __post_init__(self) -> None:
-        self.filters.validate()
-
-    def may_hold(self, slot: dict[str, Any]) -> bool:
-        """False when a bucket's slot in the folder proves the bucket holds no match."""
-        if not slot["n"]:
-            return False
-        if self.after is not None and slot["lo"] is not None and slot["lo"] > self.after.last_activity:
-            return False
-        f = self.filters
-        if f.categories and not slot["c"] & sum(1 << category_bit(c) for c in f.categories):
-            return False
-        if (f.min_followers, f.max_followers) != (None, None) and not slot["f"] & _range_mask(f.min_followers, f.max_followers):
-            return False
-        gmv = f.gmv_range()
-        if gmv != (None, None) and not slot["g"] & _range_mask(*gmv):
-            return False
-        return True
-
-    def still_there(self, row: dict[str, Any], at: int) -> bool:
-        """A stored row still has the entry's sort key, is in the folder and passes the filters."""
-        return (
-            row["last_activity"] == at
-            and self.folder.value in row["folders"]
-            and self.filters.admits(row["followers"], row["main_category"], row["sales_gmv_30d"])
-        )
-
-    def matches(self, conversation: str, entry: Entry) -> bool:
-        if not is_live(entry) or not entry["f"] & folder_bit(self.folder):
-            return False
-        if self.after is not None and (entry["t"], conversation) >= (self.after.last_activity, self.after.conversation_id):
-            return False
-        return self.filters.admits(entry["fo"], entry["c"], entry["g"])
-
-
-def candidates(query: EntryQuery, buckets: list[dict[str, Any]]) -> list[tuple[int, str]]:
-    """Matching entries of the buckets as sort keys (t, conversation id), newest first."""
-    found = set()
-    for bucket in buckets:
-        seller = bucket["seller_id"]
-        for creator, entry in bucket["e"].items():
-            conversation = f"{seller}:{creator}"
-            if query.matches(conversation, entry):
-                found.add((entry["t"], conversation))
-    return sorted(found, reverse=True)
-
-
-def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
-    """The leading entries no unread bucket can precede (`unread_his`: their `hi`)."""
-    if not unread_his:
-        return found
-    bound = max(unread_his)
-    return [key for key in found if key[0] > bound]
-
-
-Slot = tuple[str, dict[str, Any]]  # bucket id, its summary
-
-
-def plan_reads(slots: list[Slot], need: int) -> list[list[str]]:
-    """Bucket ids in batches, newest `hi` first: each batch holds at least `need`
-    of the folder's rows (by the counts), so an unfiltered page is usually one
-    round trip; later batches double, as a filter rejects entries."""
-    batches: list[list[str]] = [[]]
-    rows = 0
-    for key, slot in slots:
-        batches[-1].append(key)
-        rows += slot["n"]
-        if rows >= need:
-            batches.append([])
-            rows = 0
-            need *= 2
-    return [b for b in batches if b]
-
-
-def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
-    """Sets of chains that each hold every row the query can match: the main
-    chain, and one set per filtered dimension."""
-    f = query.filters
-    options = [[chain_id(seller_id, MAIN)]]
-    if f.categories:
-        options.append(sorted({chain_id(seller_id, category_dimension(c)) for c in f.categories}))
-    if (f.min_followers, f.max_followers) != (None, None):
-        options.append([chain_id(seller_id, f"f{b}") for b in _bands(f.min_followers, f.max_followers)])
-    gmv = f.gmv_range()
-    if gmv != (None, None):
-        options.append([chain_id(seller_id, f"g{b}") for b in _bands(*gmv)])
-    return options
-
-
-def _bands(low: float | None, high: float | None) -> range:
-    return range(0 if low is None else band(low), (_BANDS - 1 if high is None else band(high)) + 1)
-
-
-def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, Any]], query: EntryQuery, need: int) -> list[Slot]:
-    """The buckets that may hold matches, of the option expected to read the fewest
-    buckets for `need` rows, newest `hi` first.
-
-    Each option's rows in the folder bound the matches from above, so the
-    smallest, `matches`, is the estimate; an option then reads about
-    `need / matches` of each of its chains' buckets, but at least one per chain
-    (a page is certain only once every chain's newer buckets are read): so
-    many thin chains (a wide followers range) lose to the main chain when the
-    filter keeps most rows, and win when it keeps few. Ties go to fewer rows."""
-    candidates = []
-    for chains in options:
-        per_chain = [
-            [(bucket_id(chain, int(n)), slot) for n, slot in folder_slots(directories.get(chain), query.folder).items() if query.may_hold(slot)]
-            for chain in chains
-        ]
-        slots = [slot for chain_slots in per_chain for slot in chain_slots]
-        candidates.append((per_chain, slots, sum(slot["n"] for _, slot in slots)))
-    matches = max(1, min(rows for _, _, rows in candidates))
-
-    def cost(candidate: tuple[list[list[Slot]], list[Slot], int]) -> tuple[float, int]:
-        per_chain, _, rows = candidate
-        return sum(max(1.0, len(chain_slots) * need / matches) for chain_slots in per_chain if chain_slots), rows
-
-    _, best, _ = min(candidates, key=cost)
-    return sorted(best, key=lambda item: item[1]["hi"] or 0, reverse=True)
-
-
-async def read_page(
-    slots: list[Slot],
-    query: EntryQuery,
-    need: int,
-    read_buckets: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
-    read_rows: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
-) -> list[dict[str, Any]]:
-    """Up to `need` rows of the query from these buckets, in inbox order.
-
-    Buckets are read newest first in batches (plan_reads); an entry is taken
-    once no unread bucket can hold a newer one, and only if its row, read by
-    `_id`, still sits there and matches (an entry may trail its row by the
-    moment between the row's write and the entry's)."""
-    found: list[tuple[int, str]] = []
-    rows: list[dict[str, Any]] = []
-    taken = read = 0
-    for batch in plan_reads(slots, need):
-        buckets = await read_buckets(batch)
-        read += len(batch)
-        found = sorted(set(found) | set(candidates(query, buckets)), reverse=True)
-        sure = certain(found, [slot["hi"] or 0 for _, slot in slots[read:]])
-        while taken < len(sure) and len(rows) < need:
-            keys = sure[taken : taken + need - len(rows)]
-            taken += len(keys)
-            docs = {d["_id"]: d for d in await read_rows([c for _, c in keys])}
-            rows += [docs[c] for t, c in keys if c in docs and query.still_there(docs[c], t)]
-        if len(rows) >= need:
-            break
-    return rows
-
-
-def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
-    """A main chain's rows per folder."""
-    return {f.value: sum(slot["n"] for slot in folder_slots(directory, f).values()) for f in FOLDERS}
-
-
-def folder_slots(directory: dict[str, Any] | None, folder: InboxFolder) -> dict[str, dict[str, Any]]:
-    """A chain's bucket summaries in one folder, by bucket number."""
-    return ((directory or {}).get("f") or {}).get(folder.value) or {}
 
 
 # --- a fresh layout (rebuild, bench seed) -------------------------------------------------------------

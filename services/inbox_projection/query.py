@@ -22,6 +22,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from decimal import Decimal
 from typing import Any
 
@@ -83,14 +84,15 @@ class InboxFilters:
         _check_range("followers", self.min_followers, self.max_followers)
         _check_range("sales_gmv", self.min_sales_gmv, self.max_sales_gmv)
 
+    @cached_property
     def gmv_range(self) -> tuple[float | None, float | None]:
-        """Sales GMV bounds as the stored number compares them."""
+        """Sales GMV bounds as the stored number compares them (once: a page tests thousands of entries)."""
         return tuple(None if v is None else float(v) for v in (self.min_sales_gmv, self.max_sales_gmv))  # type: ignore[return-value]
 
     def admits(self, followers: int | None, category: str | None, sales_gmv: float | None) -> bool:
         """Whether a row with these profile fields passes every filter (a missing
         profile fails any profile filter)."""
-        low_gmv, high_gmv = self.gmv_range()
+        low_gmv, high_gmv = self.gmv_range
         return (
             _within(followers, self.min_followers, self.max_followers)
             and _within(sales_gmv, low_gmv, high_gmv)

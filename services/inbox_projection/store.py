@@ -39,22 +39,30 @@ from services.inbox_projection.domain import (
 from services.inbox_projection.layout import (
     MAIN,
     Entry,
-    EntryQuery,
     bucket_change,
     bucket_id,
     chain_id,
-    chain_options,
-    cheapest_slots,
     dimensions_of,
     empty_bucket,
-    folder_counts,
     fresh_layout,
     notes,
-    read_page,
     targets_of,
+)
+from services.inbox_projection.reads import (
+    BucketView,
+    BucketViews,
+    EntryQuery,
+    Slot,
+    chain_options,
+    cheapest_slots,
+    folder_counts,
+    read_page,
+    view_of,
 )
 
 WRITE_BATCH = 1000
+# Bucket views kept for pages, in entries: about 180 bytes each, so 18 MiB by default.
+VIEW_ENTRIES = 100_000
 
 
 def _to_place(current: dict[str, Any] | None, doc: dict[str, Any]) -> list[str]:
@@ -71,7 +79,8 @@ def _older_stamp(prefix: str, stamp: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class InboxStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, view_entries: int = VIEW_ENTRIES) -> None:
+        self.views = BucketViews(view_entries)
         self.conversations = db["conversations"]
         self.profiles = db["creator_profiles"]
         self.buckets = db["inbox_buckets"]
@@ -251,14 +260,20 @@ class InboxStore:
 
     async def page(self, seller_id: str, query: EntryQuery, need: int) -> list[dict[str, Any]]:
         """Up to `need` rows of the folder and filters after the cursor, in inbox order,
-        from the chains of the query holding the fewest rows (layout.py)."""
+        from the chains of the query expected to read the fewest buckets (reads.py)."""
         options = chain_options(seller_id, query)
         chains = sorted({c for option in options for c in option})
         found = self.directories.find({"_id": {"$in": chains}}, {f"f.{query.folder.value}": 1})
         directories = {d["_id"]: d for d in await found.to_list()}
 
-        async def read_buckets(keys: list[str]) -> list[dict[str, Any]]:
-            return await self.buckets.find({"_id": {"$in": keys}}).to_list()
+        async def read_buckets(slots: list[Slot]) -> list[BucketView]:
+            """Kept views as new as their slots, the other buckets read."""
+            views = {key: view for key, slot in slots if (view := self.views.fresh(key, slot.get("v"))) is not None}
+            if missing := [key for key, _ in slots if key not in views]:
+                for bucket in await self.buckets.find({"_id": {"$in": missing}}).to_list():
+                    views[bucket["_id"]] = view = view_of(bucket)
+                    self.views.keep(bucket["_id"], view)
+            return list(views.values())
 
         async def read_rows(conversations: list[str]) -> list[dict[str, Any]]:
             return await self.conversations.find({"_id": {"$in": conversations}}).to_list()

@@ -20,7 +20,8 @@ from im_contracts import (
     utcnow,
 )
 from im_contracts.topics import DIRECTORY_EVENTS, MODERATION_EVENTS, SEND_REQUESTED
-from services.inbox_projection.layout import EntryQuery, chain_id, dimensions_of, folder_bits, is_live
+from services.inbox_projection.layout import chain_id, dimensions_of, folder_bits, is_live
+from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.store import InboxStore
 from tests.harness import DEFAULT_TIMEOUT, Suite, unique

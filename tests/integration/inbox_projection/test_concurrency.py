@@ -20,7 +20,7 @@ from im_contracts import (
     utcnow,
 )
 from services.inbox_projection.domain import Conversation, CreatorProfile, from_document, to_document
-from services.inbox_projection.layout import EntryQuery
+from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.projector import Projector, change_for
 from services.inbox_projection.store import InboxStore

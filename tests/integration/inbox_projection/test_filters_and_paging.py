@@ -11,7 +11,7 @@ from bench.inbox_rows import inbox_row
 from im_contracts import ArchiveConversation, InboxFolder, StarConversation, utcnow
 from im_contracts.topics import INBOX_COMMANDS
 from services.inbox_projection.api import inbox_page
-from services.inbox_projection.layout import EntryQuery
+from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.projector import Projector
 from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.store import InboxStore

@@ -21,7 +21,7 @@ from im_contracts import (
     utcnow,
 )
 from im_contracts.topics import INBOX_COMMANDS, MODERATION_EVENTS
-from services.inbox_projection.layout import EntryQuery
+from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.projector import Projector
 from services.inbox_projection.query import InboxFilters
 from services.inbox_projection.store import InboxStore

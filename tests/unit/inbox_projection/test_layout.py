@@ -9,18 +9,23 @@ from hypothesis import strategies as st
 
 from im_contracts import InboxFolder
 from services.inbox_projection.layout import (
-    EntryQuery,
     band,
     bucket_change,
-    chain_options,
-    cheapest_slots,
     contributions,
     counter_deltas,
-    folder_counts,
     fresh_layout,
-    read_page,
     targets_of,
     tombstone,
+)
+from services.inbox_projection.reads import (
+    BucketView,
+    BucketViews,
+    EntryQuery,
+    chain_options,
+    cheapest_slots,
+    folder_counts,
+    read_page,
+    view_of,
 )
 from services.inbox_projection.query import InboxFilters, SortKey
 
@@ -58,10 +63,10 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
     rows_by_id = {d["_id"]: d for d in docs}
     reads = 0
 
-    async def read_buckets(keys: list[str]) -> list[dict]:
+    async def read_buckets(slots: list[tuple[str, dict]]) -> list[BucketView]:
         nonlocal reads
         reads += 1
-        return [by_id[k] for k in keys]
+        return [view_of(by_id[k]) for k, _ in slots]
 
     async def read_rows(ids: list[str]) -> list[dict]:
         return [rows_by_id[i] for i in ids if i in rows_by_id]
@@ -122,9 +127,10 @@ def test_an_unfiltered_page_reads_its_buckets_in_one_round_trip() -> None:
     buckets, directories = fresh_layout(docs, 10)
     batches = []
 
-    async def read_buckets(keys: list[str]) -> list[dict]:
+    async def read_buckets(slots: list[tuple[str, dict]]) -> list[BucketView]:
+        keys = [k for k, _ in slots]
         batches.append(keys)
-        return [b for b in buckets if b["_id"] in keys]
+        return [view_of(b) for b in buckets if b["_id"] in keys]
 
     async def read_rows(ids: list[str]) -> list[dict]:
         return [d for d in docs if d["_id"] in ids]
@@ -247,3 +253,33 @@ def test_a_row_s_targets_are_its_entries_then_tombstones_where_it_was() -> None:
     assert targets_of(doc) == [("s1", 3, "c1", {"v": 4, "t": doc["last_activity"], "f": targets_of(doc)[0][3]["f"], "fo": None,
                                                   "c": doc["main_category"], "g": doc["sales_gmv_30d"]}), ("s1", 2, "c1", tombstone(4))]
     assert targets_of({**doc, "folders": []}) == [("s1", 2, "c1", tombstone(4))]
+
+
+def view(version: int, entries: int) -> BucketView:
+    return BucketView(version, tuple((t, f"s:c{t}", 1, None, None, None) for t in range(entries)))
+
+
+def test_a_kept_view_stands_for_its_bucket_only_while_as_new_as_the_slot() -> None:
+    views = BucketViews(capacity=100)
+    views.keep("b|1", view(3, 5))
+    assert views.fresh("b|1", 3) is not None and views.fresh("b|1", 2) is not None
+    assert views.fresh("b|1", 4) is None  # the directory knows a later change
+    assert views.fresh("b|1", None) is None  # a slot without a version: always read
+    views.keep("b|1", view(2, 5))  # a slower read of an older version
+    assert views.fresh("b|1", 3).version == 3
+
+
+def test_views_past_the_capacity_drop_the_least_recently_used() -> None:
+    views = BucketViews(capacity=20)
+    for n in range(3):
+        views.keep(f"b|{n}", view(1, 5))  # 6 each
+    views.fresh("b|0", 1)
+    views.keep("b|3", view(1, 5))
+    assert [n for n in range(4) if views.fresh(f"b|{n}", 1)] == [0, 2, 3] and views.held == 18
+    views.keep("b|big", view(1, 25))  # larger than the whole capacity: not kept
+    assert views.fresh("b|big", 1) is None and views.held == 18
+
+
+def test_a_view_leaves_tombstones_out() -> None:
+    bucket = {"seller_id": "s", "bv": 4, "e": {"c1": {"v": 2, "t": 9, "f": 1, "fo": 5, "c": "toys", "g": 1.5}, "c2": tombstone(3)}}
+    assert view_of(bucket) == BucketView(4, ((9, "s:c1", 1, 5, "toys", 1.5),))
