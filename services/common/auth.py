@@ -12,6 +12,7 @@ import asyncio
 import json
 import time
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +35,10 @@ CLOCK_SKEW_SECONDS = 60
 # and at least this often, so a retired key stops being accepted.
 MIN_REFRESH_SECONDS = 5.0
 MAX_KEY_AGE_SECONDS = 300.0
+# A verified token is taken again without its signature checked (0.5 ms here)
+# for this long at most, never past its expiry; the most recent ones are kept.
+VERIFIED_SECONDS = 30.0
+VERIFIED_TOKENS = 10_000
 
 class Role(StrEnum):
     SELLER = "seller"
@@ -92,10 +97,19 @@ class KeySet:
         return Path(self._source).read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    caller: Caller
+    key_id: str
+    key: jwt.PyJWK
+    good_until: float  # monotonic
+
+
 class Authenticator:
     def __init__(self, jwks: str, issuer: str) -> None:
         self._keys = KeySet(jwks) if jwks else None
         self._issuer = issuer
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()  # by token
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> "Authenticator":
@@ -104,11 +118,24 @@ class Authenticator:
     async def verify(self, token: str) -> Caller:
         if self._keys is None:
             raise Unauthenticated("this service has no JWKS configured (IM_AUTH_JWKS)")
+        verified = self._verified.get(token)
+        # Taken again while its key is still the one served (a retired key's tokens fail as before).
+        if verified is not None and time.monotonic() < verified.good_until and await self._keys.key(verified.key_id) is verified.key:
+            self._verified.move_to_end(token)
+            return verified.caller
+        verified = await self._check(self._keys, token)
+        self._verified[token] = verified
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return verified.caller
+
+    async def _check(self, keys: KeySet, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != ALGORITHM:
                 raise Unauthenticated(f"tokens must be signed with {ALGORITHM}")
-            key = await self._keys.key(str(header.get("kid", "")))
+            key_id = str(header.get("kid", ""))
+            key = await keys.key(key_id)
             claims = jwt.decode(
                 token,
                 key,
@@ -118,11 +145,13 @@ class Authenticator:
                 leeway=CLOCK_SKEW_SECONDS,
                 options={"require": ["exp", "sub", "aud", "iss"]},
             )
-            return Caller(str(claims["sub"]), Role(claims.get("role")))
+            caller = Caller(str(claims["sub"]), Role(claims.get("role")))
         except jwt.PyJWTError as exc:
             raise Unauthenticated(str(exc)) from None
         except ValueError:
             raise Unauthenticated("role must be one of seller, creator, ops") from None
+        expires_in = float(claims["exp"]) + CLOCK_SKEW_SECONDS - time.time()
+        return _Verified(caller, key_id, key, time.monotonic() + min(VERIFIED_SECONDS, expires_in))
 
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="bearer", bearerFormat="JWT", description="An Ed25519-signed JWT (DESIGN §7).")

@@ -20,7 +20,8 @@ sales GMV bands, a band per power of two), in the same atomic update as the
 entry, and raises its version `bv`. The chain's *directory* keeps, per folder,
 one slot per bucket holding rows of the folder: the folder's rows, those
 counts as bit masks, the bucket's time range `[lo, hi]` and the version `v`
-they summarise (folder first, so a page reads its folder's slots alone).
+they summarise (folder first, so a page reads its folder's slots alone); its
+own version `dv` grows with every change of it.
 How a page reads them is reads.py.
 """
 
@@ -187,18 +188,25 @@ def empty_bucket(key: str, seller_id: str) -> dict[str, Any]:
     return {"_id": key, "seller_id": seller_id, "e": {}, "h": {}, "bv": 0, "keys": 0}
 
 
+def empty_directory(chain: str) -> dict[str, Any]:
+    """A chain's directory before its first bucket: `dv` counts its changes."""
+    return {"_id": chain, "head": 1, "v": {}, "f": {}, "dv": 0}
+
+
 def notes(chain: str, n: int, bucket: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """Directory changes (filter, update) for a bucket read after a change of it (maybe
     with later ones): its summary unless a later one is noted (`v.<n>`, the bucket's
     version it shows), and the next head when it is full. A directory keeps its
     slots by folder first (`f.<folder>.<n>`), so a page reads its folder's alone."""
     slots = summary(bucket)
-    update: dict[str, Any] = {"$set": {f"v.{n}": bucket["bv"], **{f"f.{folder}.{n}": slot for folder, slot in slots.items()}}}
+    update: dict[str, Any] = {
+        "$set": {f"v.{n}": bucket["bv"], **{f"f.{folder}.{n}": slot for folder, slot in slots.items()}}, "$inc": {"dv": 1},
+    }
     if emptied := [f.value for f in FOLDERS if f.value not in slots]:
         update["$unset"] = {f"f.{folder}.{n}": "" for folder in emptied}
     found = [({"_id": chain, "$or": [{f"v.{n}": {"$lt": bucket["bv"]}}, {f"v.{n}": {"$exists": False}}]}, update)]
     if bucket["keys"] >= BUCKET_SIZE:
-        found.append(({"_id": chain, "head": n}, {"$set": {"head": n + 1}}))
+        found.append(({"_id": chain, "head": n}, {"$set": {"head": n + 1}, "$inc": {"dv": 1}}))
     return found
 
 
@@ -236,5 +244,5 @@ def fresh_layout(docs: list[dict[str, Any]], size: int = BUCKET_SIZE) -> tuple[l
             versions[str(n)] = bucket["bv"]
             for folder, slot in summary(bucket).items():
                 slots.setdefault(folder, {})[str(n)] = slot
-        directories.append({"_id": chain, "head": len(versions) + 1, "v": versions, "f": slots})
+        directories.append({"_id": chain, "head": len(versions) + 1, "v": versions, "f": slots, "dv": 1})
     return buckets, directories

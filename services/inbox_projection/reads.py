@@ -12,17 +12,19 @@ Buckets may overlap in time (partitions are projected in parallel, so a row's
 activity can arrive after newer activity of another row): a row is certain
 once its time is above every unread bucket's `hi`.
 
-A bucket is read as a `BucketView`, its live entries as tuples, and views are
-kept between pages (`BucketViews`): a slot names the version of the bucket it
-summarises, so a kept view at least that new stands for the bucket as the
-directory knows it, on whichever instance answers. The rows are always read
-from the database: they decide what the page returns.
+Views are kept between pages (`Kept`): a bucket as its live entries by
+folder, kept while as new as the version its slot names; a directory's slots,
+while its version `dv` is unchanged. So a kept view stands for the document as
+the directory knows it, on whichever instance answers. The rows are always
+read from the database: they decide what the page returns.
 """
 
+import sys
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 from im_contracts import InboxFolder
 
@@ -39,59 +41,66 @@ from services.inbox_projection.layout import (
 )
 from services.inbox_projection.query import InboxFilters, SortKey
 
-# A live entry as a page filters it: sort time, conversation id, folders (bits),
-# followers, main category, sales GMV.
-Listed = tuple[int, str, int, int | None, str | None, float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class BucketView:
-    version: int  # the bucket's `bv` when read
-    listed: tuple[Listed, ...]
+# A live entry as a page filters it: sort time, conversation id, followers,
+# main category, sales GMV.
+Listed = tuple[int, str, int | None, str | None, float | None]
+# A bucket's live entries by folder (bit): a page tests only its folder's.
+BucketView = dict[int, tuple[Listed, ...]]
 
 
 def view_of(bucket: dict[str, Any]) -> BucketView:
     """A bucket as read, its tombstones left out."""
     seller = bucket["seller_id"]
-    return BucketView(bucket["bv"], tuple(
-        (e["t"], f"{seller}:{creator}", e["f"], e["fo"], e["c"], e["g"]) for creator, e in bucket["e"].items() if is_live(e)
-    ))
+    by_folder: dict[int, list[Listed]] = {folder_bit(f): [] for f in FOLDERS}
+    for creator, e in bucket["e"].items():
+        if is_live(e):
+            item = (e["t"], f"{seller}:{creator}", e["fo"], e["c"] and sys.intern(e["c"]), e["g"])  # few categories, many entries
+            for bit, items in by_folder.items():
+                if e["f"] & bit:
+                    items.append(item)
+    return {bit: tuple(items) for bit, items in by_folder.items()}
 
 
-class BucketViews:
-    """Views kept between pages, the least recently used dropped past `capacity`
-    entries (a view counts its entries and one)."""
+def view_weight(view: BucketView) -> int:
+    return 1 + sum(len(items) for items in view.values())
 
-    def __init__(self, capacity: int) -> None:
+
+V = TypeVar("V")
+
+
+class Kept(Generic[V]):
+    """Views of documents kept between pages, each with the version of the
+    document it shows; the least recently used are dropped past `capacity`
+    (in `weight` units)."""
+
+    def __init__(self, capacity: int, weight: Callable[[V], int]) -> None:
         self.capacity = capacity
-        self._views: OrderedDict[str, BucketView] = OrderedDict()
-        self._held = 0
+        self._weight = weight
+        self._kept: OrderedDict[Hashable, tuple[int, V, int]] = OrderedDict()
+        self.held = 0
 
-    def fresh(self, key: str, version: int | None) -> BucketView | None:
-        """The kept view of bucket `key` if it is at least `version` (None: unknown, never)."""
-        view = self._views.get(key)
-        if view is None or version is None or view.version < version:
+    def fresh(self, key: Hashable, version: int | None) -> V | None:
+        """The kept view if it shows `version` or later (None: a version unknown, never)."""
+        kept = self._kept.get(key)
+        if kept is None or version is None or kept[0] < version:
             return None
-        self._views.move_to_end(key)
-        return view
+        self._kept.move_to_end(key)
+        return kept[1]
 
-    def keep(self, key: str, view: BucketView) -> None:
-        if (old := self._views.get(key)) is not None:
-            if old.version >= view.version:
+    def keep(self, key: Hashable, version: int, view: V) -> None:
+        if (old := self._kept.get(key)) is not None:
+            if old[0] >= version:
                 return
-            del self._views[key]
-            self._held -= len(old.listed) + 1
-        if len(view.listed) + 1 > self.capacity:
+            del self._kept[key]
+            self.held -= old[2]
+        weight = self._weight(view)
+        if weight > self.capacity:
             return
-        self._views[key] = view
-        self._held += len(view.listed) + 1
-        while self._held > self.capacity:
-            _, dropped = self._views.popitem(last=False)
-            self._held -= len(dropped.listed) + 1
-
-    @property
-    def held(self) -> int:
-        return self._held
+        self._kept[key] = (version, view, weight)
+        self.held += weight
+        while self.held > self.capacity:
+            _, (_, _, dropped) = self._kept.popitem(last=False)
+            self.held -= dropped
 
 
 def _range_mask(low: float | None, high: float | None) -> int:
@@ -109,20 +118,28 @@ class EntryQuery:
     def __post_init__(self) -> None:
         self.filters.validate()
 
+    @cached_property
+    def _masks(self) -> tuple[int | None, int | None, int | None]:
+        """The category, followers and GMV band masks a slot must meet (None: no filter)."""
+        f = self.filters
+        return (
+            sum(1 << category_bit(c) for c in f.categories) if f.categories else None,
+            _range_mask(f.min_followers, f.max_followers) if (f.min_followers, f.max_followers) != (None, None) else None,
+            _range_mask(*f.gmv_range) if f.gmv_range != (None, None) else None,
+        )
+
     def may_hold(self, slot: dict[str, Any]) -> bool:
         """False when a bucket's slot in the folder proves the bucket holds no match."""
         if not slot["n"]:
             return False
         if self.after is not None and slot["lo"] is not None and slot["lo"] > self.after.last_activity:
             return False
-        f = self.filters
-        if f.categories and not slot["c"] & sum(1 << category_bit(c) for c in f.categories):
-            return False
-        if (f.min_followers, f.max_followers) != (None, None) and not slot["f"] & _range_mask(f.min_followers, f.max_followers):
-            return False
-        if f.gmv_range != (None, None) and not slot["g"] & _range_mask(*f.gmv_range):
-            return False
-        return True
+        categories, followers, gmv = self._masks
+        return (
+            (categories is None or bool(slot["c"] & categories))
+            and (followers is None or bool(slot["f"] & followers))
+            and (gmv is None or bool(slot["g"] & gmv))
+        )
 
     def still_there(self, row: dict[str, Any], at: int) -> bool:
         """A stored row still has the entry's sort key, is in the folder and passes the filters."""
@@ -133,9 +150,8 @@ class EntryQuery:
         )
 
     def matches(self, item: Listed) -> bool:
-        t, conversation, folders, followers, category, sales_gmv = item
-        if not folders & folder_bit(self.folder):
-            return False
+        """An entry of the folder passes the filters and comes after the cursor."""
+        t, conversation, followers, category, sales_gmv = item
         if self.after is not None and (t, conversation) >= (self.after.last_activity, self.after.conversation_id):
             return False
         return self.filters.admits(followers, category, sales_gmv)
@@ -143,7 +159,8 @@ class EntryQuery:
 
 def candidates(query: EntryQuery, views: list[BucketView]) -> list[tuple[int, str]]:
     """Matching entries of the buckets as sort keys (t, conversation id), newest first."""
-    return sorted({(item[0], item[1]) for view in views for item in view.listed if query.matches(item)}, reverse=True)
+    bit = folder_bit(query.folder)
+    return sorted({(item[0], item[1]) for view in views for item in view[bit] if query.matches(item)}, reverse=True)
 
 
 def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
@@ -187,9 +204,10 @@ def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
     return options
 
 
-def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, Any]], query: EntryQuery, need: int) -> list[Slot]:
+def cheapest_slots(options: list[list[str]], slots_of: dict[str, dict[str, dict[str, Any]]], query: EntryQuery, need: int) -> list[Slot]:
     """The buckets that may hold matches, of the option expected to read the fewest
-    buckets for `need` rows, newest `hi` first.
+    buckets for `need` rows, newest `hi` first (`slots_of`: each chain's slots in
+    the query's folder, by bucket number).
 
     Each option's rows in the folder bound the matches from above, so the
     smallest, `matches`, is the estimate; an option then reads about
@@ -200,7 +218,7 @@ def cheapest_slots(options: list[list[str]], directories: dict[str, dict[str, An
     choices = []
     for chains in options:
         per_chain = [
-            [(bucket_id(chain, int(n)), slot) for n, slot in folder_slots(directories.get(chain), query.folder).items() if query.may_hold(slot)]
+            [(bucket_id(chain, int(n)), slot) for n, slot in slots_of.get(chain, {}).items() if query.may_hold(slot)]
             for chain in chains
         ]
         slots = [slot for chain_slots in per_chain for slot in chain_slots]
@@ -231,12 +249,15 @@ async def read_page(
     found: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
     taken = read = 0
-    for batch in plan_reads(slots, need):
+    batches = plan_reads(slots, need)
+    for number, batch in enumerate(batches, start=1):
         views = await read_buckets(batch)
         read += len(batch)
         found = sorted(set(found) | set(candidates(query, views)), reverse=True)
         sure = certain(found, [slot["hi"] or 0 for _, slot in slots[read:]])
-        while taken < len(sure) and len(rows) < need:
+        # Rows are read once the certain entries can fill the page, or no bucket is
+        # left: one round trip for the page, not one per batch of buckets.
+        while taken < len(sure) and len(rows) < need and (len(sure) - taken >= need - len(rows) or number == len(batches)):
             keys = sure[taken : taken + need - len(rows)]
             taken += len(keys)
             docs = {d["_id"]: d for d in await read_rows([c for _, c in keys])}

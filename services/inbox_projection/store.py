@@ -21,7 +21,7 @@ layout (buckets and directories, see layout.py).
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -44,25 +44,31 @@ from services.inbox_projection.layout import (
     chain_id,
     dimensions_of,
     empty_bucket,
+    empty_directory,
     fresh_layout,
     notes,
     targets_of,
 )
 from services.inbox_projection.reads import (
     BucketView,
-    BucketViews,
     EntryQuery,
+    Kept,
     Slot,
     chain_options,
     cheapest_slots,
     folder_counts,
+    folder_slots,
     read_page,
     view_of,
+    view_weight,
 )
 
 WRITE_BATCH = 1000
-# Bucket views kept for pages, in entries: about 180 bytes each, so 18 MiB by default.
-VIEW_ENTRIES = 100_000
+V = TypeVar("V")
+# Views kept for pages (reads.py): buckets' in live entries, about 400 bytes each
+# (20 MiB by default), directories' in slots, about 650 bytes each (6.5 MiB).
+VIEW_ENTRIES = 50_000
+VIEW_SLOTS = 10_000
 
 
 def _to_place(current: dict[str, Any] | None, doc: dict[str, Any]) -> list[str]:
@@ -79,8 +85,9 @@ def _older_stamp(prefix: str, stamp: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class InboxStore:
-    def __init__(self, db: AsyncDatabase, view_entries: int = VIEW_ENTRIES) -> None:
-        self.views = BucketViews(view_entries)
+    def __init__(self, db: AsyncDatabase, view_entries: int = VIEW_ENTRIES, view_slots: int = VIEW_SLOTS) -> None:
+        self.bucket_views: Kept[BucketView] = Kept(view_entries, view_weight)
+        self.directory_views: Kept[dict[str, Any]] = Kept(view_slots, lambda view: 1 + len(view))
         self.conversations = db["conversations"]
         self.profiles = db["creator_profiles"]
         self.buckets = db["inbox_buckets"]
@@ -217,7 +224,7 @@ class InboxStore:
         while missing := [c for c in chains if c not in heads]:
             found = await self.directories.find({"_id": {"$in": missing}}, {"head": 1}).to_list()
             heads.update({d["_id"]: d["head"] for d in found})
-            await insert_new(self.directories, [{"_id": c, "head": 1, "v": {}, "f": {}} for c in set(missing) - set(heads)])
+            await insert_new(self.directories, [empty_directory(c) for c in set(missing) - set(heads)])
         return heads
 
     async def _write_entry(self, seller_id: str, chain: str, n: int, creator_id: str, entry: Entry) -> None:
@@ -263,25 +270,40 @@ class InboxStore:
         from the chains of the query expected to read the fewest buckets (reads.py)."""
         options = chain_options(seller_id, query)
         chains = sorted({c for option in options for c in option})
-        found = self.directories.find({"_id": {"$in": chains}}, {f"f.{query.folder.value}": 1})
-        directories = {d["_id"]: d for d in await found.to_list()}
+        folder = query.folder
+        slots_of = await self._directory_views(chains, folder.value, lambda directory: folder_slots(directory, folder))
 
         async def read_buckets(slots: list[Slot]) -> list[BucketView]:
             """Kept views as new as their slots, the other buckets read."""
-            views = {key: view for key, slot in slots if (view := self.views.fresh(key, slot.get("v"))) is not None}
+            views = {key: view for key, slot in slots if (view := self.bucket_views.fresh(key, slot.get("v"))) is not None}
             if missing := [key for key, _ in slots if key not in views]:
                 for bucket in await self.buckets.find({"_id": {"$in": missing}}).to_list():
                     views[bucket["_id"]] = view = view_of(bucket)
-                    self.views.keep(bucket["_id"], view)
+                    self.bucket_views.keep(bucket["_id"], bucket["bv"], view)
             return list(views.values())
 
         async def read_rows(conversations: list[str]) -> list[dict[str, Any]]:
             return await self.conversations.find({"_id": {"$in": conversations}}).to_list()
 
-        return await read_page(cheapest_slots(options, directories, query, need), query, need, read_buckets, read_rows)
+        return await read_page(cheapest_slots(options, slots_of, query, need), query, need, read_buckets, read_rows)
 
     async def counts(self, seller_id: str) -> dict[str, int]:
-        return folder_counts(await self.directories.find_one({"_id": chain_id(seller_id, MAIN)}, {"f": 1}))
+        main = chain_id(seller_id, MAIN)
+        return (await self._directory_views([main], None, folder_counts)).get(main) or folder_counts(None)
+
+    async def _directory_views(self, chains: list[str], folder: str | None, view: Callable[[dict[str, Any]], V]) -> dict[str, V]:
+        """Each existing chain's directory as `view` makes it of its slots in `folder`
+        (None: all), kept while its `dv` is unchanged: one read of the versions, and
+        one of the directories changed since they were kept."""
+        found = await self.directories.find({"_id": {"$in": chains}}, {"dv": 1}).to_list()
+        views = {d["_id"]: kept for d in found if (kept := self.directory_views.fresh((d["_id"], folder), d.get("dv"))) is not None}
+        if changed := [d["_id"] for d in found if d["_id"] not in views]:
+            projection = {"f" if folder is None else f"f.{folder}": 1, "dv": 1}
+            for directory in await self.directories.find({"_id": {"$in": changed}}, projection).to_list():
+                views[directory["_id"]] = made = view(directory)
+                if directory.get("dv") is not None:  # written before directories had versions: read each time
+                    self.directory_views.keep((directory["_id"], folder), directory["dv"], made)
+        return views
 
     # --- a fresh database (rebuild) -----------------------------------------------
 

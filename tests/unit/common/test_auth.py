@@ -41,3 +41,21 @@ def test_the_private_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     before = (tmp_path / "auth" / tokens.PRIVATE_KEY).read_bytes()
     tokens.init(tmp_path / "auth")  # idempotent
     assert (tmp_path / "auth" / tokens.PRIVATE_KEY).read_bytes() == before
+
+
+async def test_a_verified_token_is_taken_again_for_a_while_without_its_signature_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens.init(tmp_path)
+    verifier = Authenticator(str(tmp_path / tokens.JWKS), "issuer-x")
+    token = tokens.mint(tmp_path, "seller", "s1", issuer="issuer-x")
+    assert await verifier.verify(token) == Caller("s1", Role.SELLER)
+    decode = auth.jwt.decode
+    checked = []
+    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: checked.append(1) or decode(*a, **k))
+    assert await verifier.verify(token) == Caller("s1", Role.SELLER) and not checked
+
+    monkeypatch.setattr(auth, "VERIFIED_SECONDS", 0.0)
+    other = tokens.mint(tmp_path, "ops", "o1", issuer="issuer-x")
+    assert await verifier.verify(other) == await verifier.verify(other) == Caller("o1", Role.OPS)
+    assert len(checked) == 2  # kept for no time: checked each time

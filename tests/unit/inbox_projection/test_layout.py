@@ -19,13 +19,15 @@ from services.inbox_projection.layout import (
 )
 from services.inbox_projection.reads import (
     BucketView,
-    BucketViews,
     EntryQuery,
+    Kept,
     chain_options,
     cheapest_slots,
     folder_counts,
+    folder_slots,
     read_page,
     view_of,
+    view_weight,
 )
 from services.inbox_projection.query import InboxFilters, SortKey
 
@@ -45,6 +47,10 @@ def row(seller: str, n: int, rng: random.Random) -> dict:
     }
 
 
+def slots_of(directories: list[dict], folder: InboxFolder) -> dict[str, dict]:
+    return {d["_id"]: folder_slots(d, folder) for d in directories}
+
+
 def brute_force(rows: list[dict], query: EntryQuery) -> list[str]:
     keep = [r for r in rows if query.folder.value in r["folders"] and query.filters.admits(r["followers"], r["main_category"], r["sales_gmv_30d"])]
     return [r["_id"] for r in sorted(keep, key=lambda r: (r["last_activity"], r["_id"]), reverse=True)]
@@ -59,7 +65,6 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
                 for slot in slots.values():
                     slot["hi"] += 7
     by_id = {b["_id"]: b for b in buckets}
-    dirs = {d["_id"]: d for d in directories}
     rows_by_id = {d["_id"]: d for d in docs}
     reads = 0
 
@@ -76,7 +81,7 @@ def paged(rows: list[dict], folder: InboxFolder, filters: InboxFilters, limit: i
         after = None
         while True:
             query = EntryQuery(folder, filters, after)
-            slots = cheapest_slots(chain_options("s1", query), dirs, query, limit + 1)
+            slots = cheapest_slots(chain_options("s1", query), slots_of(directories, folder), query, limit + 1)
             page = await read_page(slots, query, limit + 1, read_buckets, read_rows)
             found += [r["_id"] for r in page[:limit]]
             if len(page) <= limit:
@@ -136,7 +141,7 @@ def test_an_unfiltered_page_reads_its_buckets_in_one_round_trip() -> None:
         return [d for d in docs if d["_id"] in ids]
 
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters())
-    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
+    slots = cheapest_slots(chain_options("s1", query), slots_of(directories, query.folder), query, 21)
     page = asyncio.run(read_page(slots, query, 21, read_buckets, read_rows))
     assert len(page) == 21 and len(batches) == 1 and len(batches[0]) == 3
 
@@ -147,7 +152,7 @@ def test_a_narrow_followers_range_reads_only_its_band_s_chain() -> None:
     rows[7]["followers"] = 1001
     _, directories = fresh_layout([dict(r) for r in rows], 10)
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=1000, max_followers=1010))
-    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
+    slots = cheapest_slots(chain_options("s1", query), slots_of(directories, query.folder), query, 21)
     assert {key.split("|")[0] for key, _ in slots} == {f"s1/f{band(1000)}"}
     assert sum(slot["n"] for _, slot in slots) == sum(r["followers"] < 2000 for r in rows)
     found, _ = paged(rows, InboxFolder.MESSAGES, query.filters, 5, 10, overlap=False)
@@ -161,7 +166,7 @@ def test_a_wide_range_that_keeps_most_rows_reads_the_main_chain_not_each_band() 
         r.update(main_category=r["main_category"] or "home", sales_gmv_30d=r["sales_gmv_30d"] or 1.0)
     _, directories = fresh_layout([dict(r) for r in rows], 10)
     query = EntryQuery(InboxFolder.MESSAGES, InboxFilters(min_followers=100))
-    slots = cheapest_slots(chain_options("s1", query), {d["_id"]: d for d in directories}, query, 21)
+    slots = cheapest_slots(chain_options("s1", query), slots_of(directories, query.folder), query, 21)
     assert {key.split("|")[0] for key, _ in slots} == {"s1"}
 
 
@@ -255,31 +260,32 @@ def test_a_row_s_targets_are_its_entries_then_tombstones_where_it_was() -> None:
     assert targets_of({**doc, "folders": []}) == [("s1", 2, "c1", tombstone(4))]
 
 
-def view(version: int, entries: int) -> BucketView:
-    return BucketView(version, tuple((t, f"s:c{t}", 1, None, None, None) for t in range(entries)))
+def entries(count: int) -> BucketView:
+    return {1: tuple((t, f"s:c{t}", None, None, None) for t in range(count))}
 
 
-def test_a_kept_view_stands_for_its_bucket_only_while_as_new_as_the_slot() -> None:
-    views = BucketViews(capacity=100)
-    views.keep("b|1", view(3, 5))
-    assert views.fresh("b|1", 3) is not None and views.fresh("b|1", 2) is not None
-    assert views.fresh("b|1", 4) is None  # the directory knows a later change
-    assert views.fresh("b|1", None) is None  # a slot without a version: always read
-    views.keep("b|1", view(2, 5))  # a slower read of an older version
-    assert views.fresh("b|1", 3).version == 3
+def test_a_kept_view_stands_for_its_document_only_while_as_new_as_the_version_asked() -> None:
+    kept: Kept[BucketView] = Kept(100, view_weight)
+    kept.keep("b|1", 3, entries(5))
+    assert kept.fresh("b|1", 3) is not None and kept.fresh("b|1", 2) is not None
+    assert kept.fresh("b|1", 4) is None  # the directory knows a later change
+    assert kept.fresh("b|1", None) is None  # no version known: always read
+    kept.keep("b|1", 2, entries(1))  # a slower read of an older version
+    assert len(kept.fresh("b|1", 3)[1]) == 5
 
 
 def test_views_past_the_capacity_drop_the_least_recently_used() -> None:
-    views = BucketViews(capacity=20)
+    kept: Kept[BucketView] = Kept(20, view_weight)
     for n in range(3):
-        views.keep(f"b|{n}", view(1, 5))  # 6 each
-    views.fresh("b|0", 1)
-    views.keep("b|3", view(1, 5))
-    assert [n for n in range(4) if views.fresh(f"b|{n}", 1)] == [0, 2, 3] and views.held == 18
-    views.keep("b|big", view(1, 25))  # larger than the whole capacity: not kept
-    assert views.fresh("b|big", 1) is None and views.held == 18
+        kept.keep(f"b|{n}", 1, entries(5))  # 6 each
+    kept.fresh("b|0", 1)
+    kept.keep("b|3", 1, entries(5))
+    assert [n for n in range(4) if kept.fresh(f"b|{n}", 1)] == [0, 2, 3] and kept.held == 18
+    kept.keep("b|big", 1, entries(25))  # larger than the whole capacity: not kept
+    assert kept.fresh("b|big", 1) is None and kept.held == 18
 
 
-def test_a_view_leaves_tombstones_out() -> None:
-    bucket = {"seller_id": "s", "bv": 4, "e": {"c1": {"v": 2, "t": 9, "f": 1, "fo": 5, "c": "toys", "g": 1.5}, "c2": tombstone(3)}}
-    assert view_of(bucket) == BucketView(4, ((9, "s:c1", 1, 5, "toys", 1.5),))
+def test_a_view_holds_each_folder_s_live_entries_and_no_tombstone() -> None:
+    bucket = {"seller_id": "s", "bv": 4, "e": {"c1": {"v": 2, "t": 9, "f": 0b101, "fo": 5, "c": "toys", "g": 1.5}, "c2": tombstone(3)}}
+    view = view_of(bucket)
+    assert view[0b1] == view[0b100] == ((9, "s:c1", 5, "toys", 1.5),) and view[0b10] == ()
