@@ -11,7 +11,7 @@ from bench.inbox_reads import read_queries
 from bench.inbox_rows import inbox_row
 from im_contracts import InboxFolder
 from services.inbox_projection.layout import fresh_layout
-from services.inbox_projection.reads import EntryQuery, chain_options, cheapest_slots, folder_slots, read_page, view_of
+from services.inbox_projection.reads import EntryQuery, chain_options, chain_slots, cheapest_slots, read_page, view_of
 from services.inbox_projection.query import InboxFilters
 
 def filters_of(params: list[tuple[str, str]]) -> tuple[InboxFolder, InboxFilters]:
@@ -44,7 +44,7 @@ async def main(n: int) -> None:
             stats["trips"] += 1
             return [rows[i] for i in ids if i in rows]
         q = EntryQuery(folder, filters)
-        page = await read_page(cheapest_slots(chain_options("big", q), {c: folder_slots(d, folder) for c, d in dmap.items()}, q, 21), q, 21, rb, rr)
+        page = await read_page(cheapest_slots(chain_options("big", q), {c: chain_slots(d, folder) for c, d in dmap.items()}, q, 21), q, 21, rb, rr)
         print(f"{n:>7} {name:60} rows {len(page):3} trips {stats['trips']:2} buckets {stats['buckets']:3} entries {stats['entries']:6}")
 
 asyncio.run(main(int(sys.argv[1])))

@@ -44,25 +44,34 @@ from services.inbox_projection.query import InboxFilters, SortKey
 # A live entry as a page filters it: sort time, conversation id, followers,
 # main category, sales GMV.
 Listed = tuple[int, str, int | None, str | None, float | None]
-# A bucket's live entries by folder (bit): a page tests only its folder's.
-BucketView = dict[int, tuple[Listed, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class BucketView:
+    """A bucket's live entries by folder (bit): a page tests only its folder's."""
+
+    live: int
+    by_folder: dict[int, tuple[Listed, ...]]
 
 
 def view_of(bucket: dict[str, Any]) -> BucketView:
     """A bucket as read, its tombstones left out."""
     seller = bucket["seller_id"]
     by_folder: dict[int, list[Listed]] = {folder_bit(f): [] for f in FOLDERS}
+    live = 0
     for creator, e in bucket["e"].items():
         if is_live(e):
+            live += 1
             item = (e["t"], f"{seller}:{creator}", e["fo"], e["c"] and sys.intern(e["c"]), e["g"])  # few categories, many entries
             for bit, items in by_folder.items():
                 if e["f"] & bit:
                     items.append(item)
-    return {bit: tuple(items) for bit, items in by_folder.items()}
+    return BucketView(live, {bit: tuple(items) for bit, items in by_folder.items()})
 
 
 def view_weight(view: BucketView) -> int:
-    return 1 + sum(len(items) for items in view.values())
+    """Its live entries (an entry in several folders is one tuple), and one."""
+    return 1 + view.live
 
 
 V = TypeVar("V")
@@ -160,7 +169,7 @@ class EntryQuery:
 def candidates(query: EntryQuery, views: list[BucketView]) -> list[tuple[int, str]]:
     """Matching entries of the buckets as sort keys (t, conversation id), newest first."""
     bit = folder_bit(query.folder)
-    return sorted({(item[0], item[1]) for view in views for item in view[bit] if query.matches(item)}, reverse=True)
+    return sorted({(item[0], item[1]) for view in views for item in view.by_folder[bit] if query.matches(item)}, reverse=True)
 
 
 def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
@@ -204,10 +213,10 @@ def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
     return options
 
 
-def cheapest_slots(options: list[list[str]], slots_of: dict[str, dict[str, dict[str, Any]]], query: EntryQuery, need: int) -> list[Slot]:
+def cheapest_slots(options: list[list[str]], slots_of: dict[str, list[Slot]], query: EntryQuery, need: int) -> list[Slot]:
     """The buckets that may hold matches, of the option expected to read the fewest
     buckets for `need` rows, newest `hi` first (`slots_of`: each chain's slots in
-    the query's folder, by bucket number).
+    the query's folder, `chain_slots`).
 
     Each option's rows in the folder bound the matches from above, so the
     smallest, `matches`, is the estimate; an option then reads about
@@ -218,7 +227,7 @@ def cheapest_slots(options: list[list[str]], slots_of: dict[str, dict[str, dict[
     choices = []
     for chains in options:
         per_chain = [
-            [(bucket_id(chain, int(n)), slot) for n, slot in slots_of.get(chain, {}).items() if query.may_hold(slot)]
+            [(key, slot) for key, slot in slots_of.get(chain, ()) if query.may_hold(slot)]
             for chain in chains
         ]
         slots = [slot for chain_slots in per_chain for slot in chain_slots]
@@ -275,3 +284,8 @@ def folder_counts(directory: dict[str, Any] | None) -> dict[str, int]:
 def folder_slots(directory: dict[str, Any] | None, folder: InboxFolder) -> dict[str, dict[str, Any]]:
     """A chain's bucket summaries in one folder, by bucket number."""
     return ((directory or {}).get("f") or {}).get(folder.value) or {}
+
+
+def chain_slots(directory: dict[str, Any], folder: InboxFolder) -> list[Slot]:
+    """A chain's bucket summaries in one folder with their buckets' ids."""
+    return [(bucket_id(directory["_id"], int(n)), slot) for n, slot in folder_slots(directory, folder).items()]

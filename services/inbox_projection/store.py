@@ -55,9 +55,9 @@ from services.inbox_projection.reads import (
     Kept,
     Slot,
     chain_options,
+    chain_slots,
     cheapest_slots,
     folder_counts,
-    folder_slots,
     read_page,
     view_of,
     view_weight,
@@ -87,7 +87,7 @@ def _older_stamp(prefix: str, stamp: dict[str, Any]) -> list[dict[str, Any]]:
 class InboxStore:
     def __init__(self, db: AsyncDatabase, view_entries: int = VIEW_ENTRIES, view_slots: int = VIEW_SLOTS) -> None:
         self.bucket_views: Kept[BucketView] = Kept(view_entries, view_weight)
-        self.directory_views: Kept[dict[str, Any]] = Kept(view_slots, lambda view: 1 + len(view))
+        self.directory_views: Kept[Any] = Kept(view_slots, lambda view: 1 + len(view))  # a chain's slots, or counts
         self.conversations = db["conversations"]
         self.profiles = db["creator_profiles"]
         self.buckets = db["inbox_buckets"]
@@ -271,7 +271,7 @@ class InboxStore:
         options = chain_options(seller_id, query)
         chains = sorted({c for option in options for c in option})
         folder = query.folder
-        slots_of = await self._directory_views(chains, folder.value, lambda directory: folder_slots(directory, folder))
+        slots_of = await self._directory_views(chains, folder.value, lambda directory: chain_slots(directory, folder))
 
         async def read_buckets(slots: list[Slot]) -> list[BucketView]:
             """Kept views as new as their slots, the other buckets read."""

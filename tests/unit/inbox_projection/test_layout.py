@@ -23,8 +23,8 @@ from services.inbox_projection.reads import (
     Kept,
     chain_options,
     cheapest_slots,
+    chain_slots,
     folder_counts,
-    folder_slots,
     read_page,
     view_of,
     view_weight,
@@ -47,8 +47,8 @@ def row(seller: str, n: int, rng: random.Random) -> dict:
     }
 
 
-def slots_of(directories: list[dict], folder: InboxFolder) -> dict[str, dict]:
-    return {d["_id"]: folder_slots(d, folder) for d in directories}
+def slots_of(directories: list[dict], folder: InboxFolder) -> dict[str, list]:
+    return {d["_id"]: chain_slots(d, folder) for d in directories}
 
 
 def brute_force(rows: list[dict], query: EntryQuery) -> list[str]:
@@ -261,7 +261,7 @@ def test_a_row_s_targets_are_its_entries_then_tombstones_where_it_was() -> None:
 
 
 def entries(count: int) -> BucketView:
-    return {1: tuple((t, f"s:c{t}", None, None, None) for t in range(count))}
+    return BucketView(count, {1: tuple((t, f"s:c{t}", None, None, None) for t in range(count))})
 
 
 def test_a_kept_view_stands_for_its_document_only_while_as_new_as_the_version_asked() -> None:
@@ -271,7 +271,7 @@ def test_a_kept_view_stands_for_its_document_only_while_as_new_as_the_version_as
     assert kept.fresh("b|1", 4) is None  # the directory knows a later change
     assert kept.fresh("b|1", None) is None  # no version known: always read
     kept.keep("b|1", 2, entries(1))  # a slower read of an older version
-    assert len(kept.fresh("b|1", 3)[1]) == 5
+    assert kept.fresh("b|1", 3).live == 5
 
 
 def test_views_past_the_capacity_drop_the_least_recently_used() -> None:
@@ -288,4 +288,5 @@ def test_views_past_the_capacity_drop_the_least_recently_used() -> None:
 def test_a_view_holds_each_folder_s_live_entries_and_no_tombstone() -> None:
     bucket = {"seller_id": "s", "bv": 4, "e": {"c1": {"v": 2, "t": 9, "f": 0b101, "fo": 5, "c": "toys", "g": 1.5}, "c2": tombstone(3)}}
     view = view_of(bucket)
-    assert view[0b1] == view[0b100] == ((9, "s:c1", 5, "toys", 1.5),) and view[0b10] == ()
+    assert view.live == 1 and view_weight(view) == 2
+    assert view.by_folder[0b1] == view.by_folder[0b100] == ((9, "s:c1", 5, "toys", 1.5),) and view.by_folder[0b10] == ()
