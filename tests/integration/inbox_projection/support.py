@@ -172,10 +172,11 @@ class InboxReader:
 LAYOUT_FIELDS = {"v", "synced", "placed", "stale"}
 
 
-async def assert_layout_shows_rows(db, seller: str) -> None:
+async def assert_layout_shows_rows(db, seller: str, store: InboxStore | None = None) -> None:
     """Each stored row of the seller has one live entry, matching it, in each of
-    its chains and no other; the counts and every folder's listing equal the rows'."""
-    store = InboxStore(db)
+    its chains and no other; the counts and every folder's listing equal the rows'
+    (as `store` answers them: a fresh instance unless given)."""
+    store = store or InboxStore(db)
     rows = await db["conversations"].find({"seller_id": seller}).to_list()
     live: dict[tuple[str, str], dict] = {}
     for bucket in await db["inbox_buckets"].find({"seller_id": seller}).to_list():

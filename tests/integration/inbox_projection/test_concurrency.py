@@ -223,3 +223,19 @@ async def test_a_batch_redelivered_after_its_rows_were_written_completes_their_l
     assert await store.commit_each([(None, Conversation(s, c).deliver(m[0])) for (s, c), m in batch.items()]) is not None
     await Projector(store).deliver(batch)
     await assert_layout_shows_rows(fresh_db, seller)
+
+
+async def test_an_instance_s_kept_views_show_what_another_instance_changed_since(fresh_db, monkeypatch) -> None:
+    """A reading instance keeps buckets and directories between pages (reads.py);
+    each change another instance makes since shows on its next pages and counts."""
+    monkeypatch.setattr("services.inbox_projection.layout.BUCKET_SIZE", 4)
+    reader, writer = InboxStore(fresh_db), Projector(InboxStore(fresh_db))
+    seller = unique("s")
+    creators = [unique("c") for _ in range(10)]
+    await writer.deliver({(seller, c): [delivered(seller, c, 1, "creator")] for c in creators})
+    await assert_layout_shows_rows(fresh_db, seller, reader)
+    assert reader.bucket_views.held and reader.directory_views.held
+    for seq, moved in ((2, creators[:3]), (3, creators[5:7])):
+        await writer.deliver({(seller, c): [delivered(seller, c, seq, "seller")] for c in moved})
+        await writer.apply(profile_update(creators[8], 10 ** seq, seconds=seq))
+        await assert_layout_shows_rows(fresh_db, seller, reader)
