@@ -131,7 +131,7 @@ class ServiceRuntime:
             return self.broker.subscriber(topic, group_id=self.settings.group_id(purpose), title=title)(one_record)
         batch = BatchConsumer(self, model, handle, after_publish)
 
-        subscriber = self.broker.subscriber(
+        @self.broker.subscriber(
             topic,
             group_id=self.settings.group_id(purpose),
             batch=True,
@@ -144,12 +144,10 @@ class ServiceRuntime:
             auto_offset_reset=self.settings.auto_offset_reset,
             title=title,
         )
-        _fetch_without_sleeping(subscriber)
-
-        @subscriber
         async def consume(values: Any, msg: KafkaMessage) -> None:
             await batch.consume(msg.raw_message, getattr(msg, "consumer", None))
 
+        _fetch_without_sleeping(consume)
         return consume
 
     def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
