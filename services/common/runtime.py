@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import chain
 from typing import Any, TypeVar
 
 import uvicorn
@@ -40,25 +39,6 @@ T = TypeVar("T")
 # Set while services.common.asyncapi builds a runtime only to document it.
 DOCUMENTING: ContextVar[bool] = ContextVar("documenting", default=False)
 MAX_RECORD_BYTES = 4 * 1024 * 1024  # room for a dead letter carrying a 1 MiB body as base64
-
-
-# How long a send-path consumer's idle loop waits for records before asking again;
-# records that arrive end the wait at once (aiokafka's getmany), so this costs no latency.
-BATCH_IDLE_WAIT_MS = 500
-
-
-def _fetch_without_sleeping(subscriber: Any) -> None:
-    """FastStream's batch subscriber (0.7) sleeps `batch_timeout_ms` more after a
-    fetch that waited that long and came back empty, so a record arriving in the
-    sleep waited up to that long at every hop of the send path (20 ms each, the
-    pipeline's fetch wait, before). aiokafka's getmany already waits for records
-    and returns as soon as any arrive: the loop needs no sleep of its own."""
-
-    async def get_msg(consumer: Any) -> tuple[Any, ...]:
-        fetched = await consumer.getmany(timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records)
-        return tuple(chain.from_iterable(fetched.values()))
-
-    subscriber.get_msg = get_msg
 
 
 class ServiceRuntime:
@@ -136,7 +116,7 @@ class ServiceRuntime:
             group_id=self.settings.group_id(purpose),
             batch=True,
             max_records=self.settings.batch_max_records,
-            batch_timeout_ms=BATCH_IDLE_WAIT_MS,
+            batch_timeout_ms=self.settings.pipeline_fetch_wait_ms,
             fetch_max_wait_ms=self.settings.pipeline_fetch_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=safe_headers_parser,
@@ -147,7 +127,6 @@ class ServiceRuntime:
         async def consume(values: Any, msg: KafkaMessage) -> None:
             await batch.consume(msg.raw_message, getattr(msg, "consumer", None))
 
-        _fetch_without_sleeping(consume)
         return consume
 
     def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
