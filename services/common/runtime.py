@@ -116,9 +116,9 @@ class ServiceRuntime:
             group_id=self.settings.group_id(purpose),
             batch=True,
             max_records=self.settings.batch_max_records,
-            # FastStream sleeps this long again after an empty fetch. That sleep is the
-            # stages' batching window: without it (bench 18-24-29 against 18-20-32)
-            # batches shrank and the pipeline sustained 225/s instead of 450/s.
+            # FastStream sleeps this long again after an empty fetch, which also lets a
+            # batch gather. Going around the sleep was tried (bench/PROFILE.md, evening
+            # of 2026-12-01): no effect shown beyond the bench's run-to-run spread.
             batch_timeout_ms=self.settings.pipeline_fetch_wait_ms,
             fetch_max_wait_ms=self.settings.pipeline_fetch_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
