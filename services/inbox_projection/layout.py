@@ -19,9 +19,9 @@ and filter band (`c<bit>` category hash, `f<band>` followers and `g<band>`
 sales GMV bands, a band per power of two), in the same atomic update as the
 entry, and raises its version `bv`. The chain's *directory* keeps, per folder,
 one slot per bucket holding rows of the folder: the folder's rows, those
-counts as bit masks, the bucket's time range `[lo, hi]` and the version `v`
-they summarise (folder first, so a page reads its folder's slots alone); its
-own version `dv` grows with every change of it.
+counts as bit masks and the bucket's time range `[lo, hi]` (folder first, so
+a page reads its folder's slots alone), the version of each bucket its slots
+show (`v.<n>`), and its own version `dv`, which grows with every change of it.
 How a page reads them is reads.py.
 """
 
@@ -129,13 +129,12 @@ def counter_deltas(old: Entry | None, new: Entry | None) -> dict[str, int]:
 
 def summary(bucket: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A bucket as the directory keeps it, per folder that holds live rows: its time
-    range, the folder's live rows, the masks of the bands they occupy, and the
-    bucket's version this shows."""
+    range, the folder's live rows, and the masks of the bands they occupy."""
     slots = {}
     for folder, counters in bucket.get("h", {}).items():
         if not counters.get("n"):
             continue
-        slot = {"lo": bucket.get("lo"), "hi": bucket.get("hi"), "n": counters["n"], "c": 0, "f": 0, "g": 0, "v": bucket["bv"]}
+        slot = {"lo": bucket.get("lo"), "hi": bucket.get("hi"), "n": counters["n"], "c": 0, "f": 0, "g": 0}
         for name, count in counters.items():
             if name != "n" and count > 0:
                 slot[name[0]] |= 1 << int(name[1:])

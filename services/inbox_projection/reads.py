@@ -13,8 +13,8 @@ activity can arrive after newer activity of another row): a row is certain
 once its time is above every unread bucket's `hi`.
 
 Views are kept between pages (`Kept`): a bucket as its live entries by
-folder, kept while as new as the version its slot names; a directory's slots,
-while its version `dv` is unchanged. So a kept view stands for the document as
+folder, kept while as new as the version its directory shows (`v.<n>`); a
+directory's slots, while its version `dv` is unchanged. So a kept view stands for the document as
 the directory knows it, on whichever instance answers. The rows are always
 read from the database: they decide what the page returns.
 """
@@ -112,8 +112,17 @@ class Kept(Generic[V]):
             self.held -= dropped
 
 
-def _range_mask(low: float | None, high: float | None) -> int:
-    return sum(1 << b for b in band_range(low, high))
+def _bands_of(filters: InboxFilters) -> tuple[range | None, range | None]:
+    """The followers and sales GMV bands the filters cover (None: not filtered)."""
+    followers = (filters.min_followers, filters.max_followers)
+    return (
+        None if followers == (None, None) else band_range(*followers),
+        None if filters.gmv_range == (None, None) else band_range(*filters.gmv_range),
+    )
+
+
+def _mask(bands: range | None) -> int | None:
+    return None if bands is None else sum(1 << b for b in bands)
 
 
 @dataclass(frozen=True)
@@ -130,12 +139,9 @@ class EntryQuery:
     @cached_property
     def _masks(self) -> tuple[int | None, int | None, int | None]:
         """The category, followers and GMV band masks a slot must meet (None: no filter)."""
-        f = self.filters
-        return (
-            sum(1 << category_bit(c) for c in f.categories) if f.categories else None,
-            _range_mask(f.min_followers, f.max_followers) if (f.min_followers, f.max_followers) != (None, None) else None,
-            _range_mask(*f.gmv_range) if f.gmv_range != (None, None) else None,
-        )
+        followers, gmv = _bands_of(self.filters)
+        categories = sum(1 << category_bit(c) for c in self.filters.categories) if self.filters.categories else None
+        return categories, _mask(followers), _mask(gmv)
 
     def may_hold(self, slot: dict[str, Any]) -> bool:
         """False when a bucket's slot in the folder proves the bucket holds no match."""
@@ -166,10 +172,10 @@ class EntryQuery:
         return self.filters.admits(followers, category, sales_gmv)
 
 
-def candidates(query: EntryQuery, views: list[BucketView]) -> list[tuple[int, str]]:
-    """Matching entries of the buckets as sort keys (t, conversation id), newest first."""
+def candidates(query: EntryQuery, views: list[BucketView]) -> set[tuple[int, str]]:
+    """Matching entries of the buckets as sort keys (t, conversation id)."""
     bit = folder_bit(query.folder)
-    return sorted({(item[0], item[1]) for view in views for item in view.by_folder[bit] if query.matches(item)}, reverse=True)
+    return {(item[0], item[1]) for view in views for item in view.by_folder[bit] if query.matches(item)}
 
 
 def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
@@ -202,14 +208,12 @@ def plan_reads(slots: list[Slot], need: int) -> list[list[Slot]]:
 def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
     """Sets of chains that each hold every row the query can match: the main
     chain, and one set per filtered dimension."""
-    f = query.filters
     options = [[chain_id(seller_id, MAIN)]]
-    if f.categories:
-        options.append(sorted({chain_id(seller_id, category_dimension(c)) for c in f.categories}))
-    if (f.min_followers, f.max_followers) != (None, None):
-        options.append([chain_id(seller_id, f"f{b}") for b in band_range(f.min_followers, f.max_followers)])
-    if f.gmv_range != (None, None):
-        options.append([chain_id(seller_id, f"g{b}") for b in band_range(*f.gmv_range)])
+    if query.filters.categories:
+        options.append(sorted({chain_id(seller_id, category_dimension(c)) for c in query.filters.categories}))
+    for prefix, bands in zip("fg", _bands_of(query.filters)):
+        if bands is not None:
+            options.append([chain_id(seller_id, f"{prefix}{b}") for b in bands])
     return options
 
 
@@ -262,7 +266,7 @@ async def read_page(
     for number, batch in enumerate(batches, start=1):
         views = await read_buckets(batch)
         read += len(batch)
-        found = sorted(set(found) | set(candidates(query, views)), reverse=True)
+        found = sorted(candidates(query, views).union(found), reverse=True)
         sure = certain(found, [slot["hi"] or 0 for _, slot in slots[read:]])
         # Rows are read once the certain entries can fill the page, or no bucket is
         # left: one round trip for the page, not one per batch of buckets.
@@ -287,5 +291,7 @@ def folder_slots(directory: dict[str, Any] | None, folder: InboxFolder) -> dict[
 
 
 def chain_slots(directory: dict[str, Any], folder: InboxFolder) -> list[Slot]:
-    """A chain's bucket summaries in one folder with their buckets' ids."""
-    return [(bucket_id(directory["_id"], int(n)), slot) for n, slot in folder_slots(directory, folder).items()]
+    """A chain's bucket summaries in one folder with their buckets' ids, each with
+    the version of the bucket it shows (`v`, None when the directory has none)."""
+    versions = directory.get("v") or {}
+    return [(bucket_id(directory["_id"], int(n)), {**slot, "v": versions.get(n)}) for n, slot in folder_slots(directory, folder).items()]

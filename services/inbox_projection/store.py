@@ -21,10 +21,12 @@ layout (buckets and directories, see layout.py).
 """
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pymongo import InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+
+from im_contracts import InboxFolder
 
 from services.common.mongo import all_applied, insert_new, insert_once
 from services.inbox_projection.domain import (
@@ -64,7 +66,6 @@ from services.inbox_projection.reads import (
 )
 
 WRITE_BATCH = 1000
-V = TypeVar("V")
 # Views kept for pages (reads.py): buckets' in live entries, about 400 bytes each
 # (20 MiB by default), directories' in slots, about 650 bytes each (6.5 MiB).
 VIEW_ENTRIES = 50_000
@@ -270,8 +271,7 @@ class InboxStore:
         from the chains of the query expected to read the fewest buckets (reads.py)."""
         options = chain_options(seller_id, query)
         chains = sorted({c for option in options for c in option})
-        folder = query.folder
-        slots_of = await self._directory_views(chains, folder.value, lambda directory: chain_slots(directory, folder))
+        slots_of = await self._directory_views(chains, query.folder)
 
         async def read_buckets(slots: list[Slot]) -> list[BucketView]:
             """Kept views as new as their slots, the other buckets read."""
@@ -289,18 +289,18 @@ class InboxStore:
 
     async def counts(self, seller_id: str) -> dict[str, int]:
         main = chain_id(seller_id, MAIN)
-        return (await self._directory_views([main], None, folder_counts)).get(main) or folder_counts(None)
+        return (await self._directory_views([main], None)).get(main) or folder_counts(None)
 
-    async def _directory_views(self, chains: list[str], folder: str | None, view: Callable[[dict[str, Any]], V]) -> dict[str, V]:
-        """Each existing chain's directory as `view` makes it of its slots in `folder`
-        (None: all), kept while its `dv` is unchanged: one read of the versions, and
-        one of the directories changed since they were kept."""
+    async def _directory_views(self, chains: list[str], folder: InboxFolder | None) -> dict[str, Any]:
+        """Each existing chain's slots in `folder` (`chain_slots`), or with no folder
+        its counts (`folder_counts`), kept while the directory's `dv` is unchanged:
+        one read of the versions, and one of the directories changed since kept."""
         found = await self.directories.find({"_id": {"$in": chains}}, {"dv": 1}).to_list()
         views = {d["_id"]: kept for d in found if (kept := self.directory_views.fresh((d["_id"], folder), d.get("dv"))) is not None}
         if changed := [d["_id"] for d in found if d["_id"] not in views]:
-            projection = {"f" if folder is None else f"f.{folder}": 1, "dv": 1}
-            for directory in await self.directories.find({"_id": {"$in": changed}}, projection).to_list():
-                views[directory["_id"]] = made = view(directory)
+            projection = {"f": 1} if folder is None else {f"f.{folder.value}": 1, "v": 1}
+            for directory in await self.directories.find({"_id": {"$in": changed}}, {**projection, "dv": 1}).to_list():
+                views[directory["_id"]] = made = folder_counts(directory) if folder is None else chain_slots(directory, folder)
                 if directory.get("dv") is not None:  # written before directories had versions: read each time
                     self.directory_views.keep((directory["_id"], folder), directory["dv"], made)
         return views
