@@ -320,6 +320,7 @@ def run_service(create_runtime: Callable[[], ServiceRuntime]) -> None:
         access_log=False,
         lifespan="on",
         loop="uvloop",
+        http="httptools",
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
     )
 

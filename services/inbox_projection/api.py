@@ -11,7 +11,7 @@ from im_contracts import InboxFolder, Label, conversation_id
 from services.common.auth import SellerScope
 from services.common.http import ApiError, FiniteDecimal, Int64, PartyId, not_found
 from services.common.runtime import ServiceRuntime
-from services.inbox_projection.domain import from_document, inbox_item, profile_panel
+from services.inbox_projection.domain import inbox_item, profile_panel
 from services.inbox_projection.reads import EntryQuery
 from services.inbox_projection.query import (
     DEFAULT_PAGE_SIZE,
@@ -38,7 +38,7 @@ async def inbox_page(
     """One page of the inbox as the API returns it (raises InvalidInboxQuery)."""
     query = EntryQuery(folder, filters, SortKey.decode(cursor) if cursor else None)
     rows, next_cursor = page_of(await store.page(seller_id, query, limit + 1), limit)
-    return {"items": [inbox_item(from_document(row)) for row in rows], "next_cursor": next_cursor}
+    return {"items": [inbox_item(row) for row in rows], "next_cursor": next_cursor}
 
 
 T = TypeVar("T")
@@ -77,9 +77,9 @@ def router(runtime: ServiceRuntime, store: InboxStore) -> APIRouter:
 
     @api.get("/conversations/{creator_id}", dependencies=[SellerScope])
     async def conversation(seller_id: PartyId, creator_id: PartyId) -> dict[str, Any]:
-        row = await while_access_is_checked(seller_id, store.load(conversation_id(seller_id, creator_id)))
-        if row is None or not row.has_messages:
+        row = await while_access_is_checked(seller_id, store.load_doc(conversation_id(seller_id, creator_id)))
+        if row is None or row["last_message"] is None:  # commands and flags may precede the first message
             raise not_found(f"no conversation between seller {seller_id} and creator {creator_id}")
-        return {**inbox_item(row), "seller_id": seller_id, "profile_panel": profile_panel(await store.profile(creator_id))}
+        return {**inbox_item(row), "seller_id": seller_id, "profile_panel": profile_panel(await store.profile_doc(creator_id))}
 
     return api

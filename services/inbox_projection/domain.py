@@ -390,51 +390,35 @@ def from_document(doc: dict[str, Any]) -> Conversation:
 # --- what the API shows -------------------------------------------------------
 
 
-def creator_view(profile: CreatorProfile | None) -> dict[str, Any]:
-    """DESIGN §5's `creator` object; every field null while the profile is unknown."""
+_CREATOR_FIELDS = ("nickname", "followers", "main_category", "sales_gmv_30d", "revenue_30d", "video_views", "live_unique_viewers", "avatar_url")
+_FLAGS = ("unread_count", "unreplied", "starred", "archived", "blocked", "blocked_by_creator")
+
+# What inbox_item reads of a stored row (a page reads only these).
+ITEM_FIELDS = ("creator_id", "profile", "last_message", *_FLAGS)
+
+
+def creator_view(profile: dict[str, Any] | None) -> dict[str, Any]:
+    """DESIGN §5's `creator` object from a stored profile (`profile_document`:
+    money already in its JSON form); every field null while the profile is unknown."""
     if profile is None:
-        return dict.fromkeys(
-            ("nickname", "followers", "main_category", "sales_gmv_30d", "revenue_30d", "video_views", "live_unique_viewers", "avatar_url")
-        )
-    return {
-        "nickname": profile.nickname,
-        "followers": profile.followers,
-        "main_category": profile.main_category,
-        "sales_gmv_30d": money_json(profile.sales_gmv_30d),
-        "revenue_30d": money_json(profile.revenue_30d),
-        "video_views": profile.video_views,
-        "live_unique_viewers": profile.live_unique_viewers,
-        "avatar_url": profile.avatar_url,
-    }
+        return dict.fromkeys(_CREATOR_FIELDS)
+    return {name: profile[name] for name in _CREATOR_FIELDS}
 
 
-def profile_panel(profile: CreatorProfile | None) -> dict[str, Any]:
+def profile_panel(profile: dict[str, Any] | None) -> dict[str, Any]:
     """The conversation's side panel: followers, revenue, video views, live unique viewers."""
     creator = creator_view(profile)
     return {name: creator[name] for name in ("followers", "revenue_30d", "video_views", "live_unique_viewers")}
 
 
-def inbox_item(row: Conversation) -> dict[str, Any]:
-    """DESIGN §5's inbox item."""
-    last = row.last_message
+def inbox_item(doc: dict[str, Any]) -> dict[str, Any]:
+    """DESIGN §5's inbox item, from a stored row (`to_document`): its flags are the
+    derived fields stored with it, so no Conversation is rebuilt for a page."""
+    last = doc["last_message"]
     return {
-        "conversation_id": row.conversation_id,
-        "creator_id": row.creator_id,
-        "creator": creator_view(row.profile),
-        "last_message": None
-        if last is None
-        else {
-            "message_id": last.message_id,
-            "seq": last.seq,
-            "sender": last.sender.value,
-            "kind": last.kind.value,
-            "text": last.text,
-            "sent_at": timestamp_json(last.sent_at),
-        },
-        "unread_count": row.unread_count,
-        "unreplied": row.unreplied,
-        "starred": row.starred,
-        "archived": row.archived,
-        "blocked": row.blocked,
-        "blocked_by_creator": row.blocked_by_creator,
+        "conversation_id": doc["_id"],
+        "creator_id": doc["creator_id"],
+        "creator": creator_view(doc["profile"]),
+        "last_message": None if last is None else {**last, "sent_at": timestamp_json(from_micros(last["sent_at"]))},
+        **{name: doc[name] for name in _FLAGS},
     }

@@ -21,6 +21,7 @@ new messages arrive during a pass through the pages:
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from decimal import Decimal
@@ -89,21 +90,35 @@ class InboxFilters:
         """Sales GMV bounds as the stored number compares them (once: a page tests thousands of entries)."""
         return tuple(None if v is None else float(v) for v in (self.min_sales_gmv, self.max_sales_gmv))  # type: ignore[return-value]
 
+    @cached_property
+    def any_set(self) -> bool:
+        """Whether any filter is set (without one, every row passes)."""
+        return self != InboxFilters()
+
+    @cached_property
+    def _bounds(self) -> tuple[float, float, float, float]:
+        """Both ranges with open ends as infinities."""
+        low_gmv, high_gmv = self.gmv_range
+        return tuple(  # type: ignore[return-value]
+            default if v is None else v
+            for v, default in ((self.min_followers, -math.inf), (self.max_followers, math.inf), (low_gmv, -math.inf), (high_gmv, math.inf))
+        )
+
     def admits(self, followers: int | None, category: str | None, sales_gmv: float | None) -> bool:
         """Whether a row with these profile fields passes every filter (a missing
         profile fails any profile filter)."""
-        low_gmv, high_gmv = self.gmv_range
-        return (
-            _within(followers, self.min_followers, self.max_followers)
-            and _within(sales_gmv, low_gmv, high_gmv)
-            and (not self.categories or category in self.categories)
-        )
-
-
-def _within(value: float | None, low: float | None, high: float | None) -> bool:
-    if low is None and high is None:
-        return True
-    return value is not None and (low is None or value >= low) and (high is None or value <= high)
+        low_followers, high_followers, low_gmv, high_gmv = self._bounds
+        if followers is None:
+            if self.min_followers is not None or self.max_followers is not None:
+                return False
+        elif not low_followers <= followers <= high_followers:
+            return False
+        if sales_gmv is None:
+            if self.gmv_range != (None, None):
+                return False
+        elif not low_gmv <= sales_gmv <= high_gmv:
+            return False
+        return not self.categories or category in self.categories
 
 
 def counts_of(counts: dict[str, int]) -> dict[str, int]:

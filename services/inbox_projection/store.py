@@ -32,7 +32,7 @@ from services.common.mongo import all_applied, insert_new, insert_once
 from services.inbox_projection.domain import (
     Conversation,
     CreatorProfile,
-    from_document,
+    ITEM_FIELDS,
     profile_document,
     profile_fields,
     profile_from_document,
@@ -55,6 +55,7 @@ from services.inbox_projection.reads import (
     BucketView,
     EntryQuery,
     Kept,
+    TESTED_FIELDS,
     Slot,
     chain_options,
     chain_slots,
@@ -70,6 +71,8 @@ WRITE_BATCH = 1000
 # (20 MiB by default), directories' in slots, about 650 bytes each (6.5 MiB).
 VIEW_ENTRIES = 50_000
 VIEW_SLOTS = 10_000
+# What a page reads of a row: what it tests and what it shows.
+PAGE_ROW_FIELDS = dict.fromkeys((*TESTED_FIELDS, *ITEM_FIELDS), 1)
 
 
 def _to_place(current: dict[str, Any] | None, doc: dict[str, Any]) -> list[str]:
@@ -104,10 +107,6 @@ class InboxStore:
 
     async def load_docs(self, conversations: list[str]) -> dict[str, dict[str, Any]]:
         return {d["_id"]: d for d in await self.conversations.find({"_id": {"$in": conversations}}).to_list()}
-
-    async def load(self, conversation: str) -> Conversation | None:
-        doc = await self.load_doc(conversation)
-        return None if doc is None else from_document(doc)
 
     async def commit(self, current: dict[str, Any] | None, row: Conversation) -> dict[str, Any] | None:
         """Store `row` over `current` (the stored document it was computed from);
@@ -283,7 +282,7 @@ class InboxStore:
             return list(views.values())
 
         async def read_rows(conversations: list[str]) -> list[dict[str, Any]]:
-            return await self.conversations.find({"_id": {"$in": conversations}}).to_list()
+            return await self.conversations.find({"_id": {"$in": conversations}}, PAGE_ROW_FIELDS).to_list()
 
         return await read_page(cheapest_slots(options, slots_of, query, need), query, need, read_buckets, read_rows)
 
@@ -322,7 +321,10 @@ class InboxStore:
     # --- profiles ---------------------------------------------------------------
 
     async def profile(self, creator_id: str) -> CreatorProfile | None:
-        return profile_from_document(await self.profiles.find_one({"_id": creator_id}))
+        return profile_from_document(await self.profile_doc(creator_id))
+
+    async def profile_doc(self, creator_id: str) -> dict[str, Any] | None:
+        return await self.profiles.find_one({"_id": creator_id})
 
     async def profiles_of(self, creator_ids: set[str]) -> dict[str, CreatorProfile]:
         found = await self.profiles.find({"_id": {"$in": list(creator_ids)}}).to_list()

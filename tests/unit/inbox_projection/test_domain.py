@@ -237,13 +237,6 @@ def test_document_round_trip_keeps_the_row() -> None:
     assert (doc["followers"], doc["main_category"], doc["sales_gmv_30d"]) == (1000, "Beauty", 1500.5)
 
 
-def test_inbox_item_has_design_fields() -> None:
-    row = apply(delivered(1, "creator", 1), profile(2))
-    item = inbox_item(row)
-    assert set(item) == {"conversation_id", "creator_id", "creator", "last_message", "unread_count", "unreplied", "starred", "archived", "blocked", "blocked_by_creator"}
-    assert item["creator"]["sales_gmv_30d"] == "1500.50"
-    assert item["last_message"]["sent_at"] == "2026-03-01T12:00:01Z"
-    assert set(inbox_item(Conversation(SELLER, CREATOR))["creator"].values()) == {None}
 
 
 def test_times_are_stored_as_exact_microseconds() -> None:
@@ -295,6 +288,28 @@ def interleavings(draw: st.DrawFn) -> tuple[list[object], list[object]]:
 def test_a_row_is_the_same_whatever_the_interleaving_of_topics_and_replays(orders: tuple[list[object], list[object]]) -> None:
     one, other = orders
     assert to_document(apply(*one)) == to_document(apply(*other))
+
+
+def test_inbox_item_has_design_fields() -> None:
+    row = apply(delivered(1, "creator", 1), profile(2))
+    item = inbox_item(to_document(row))
+    assert set(item) == {"conversation_id", "creator_id", "creator", "last_message", "unread_count", "unreplied", "starred", "archived", "blocked", "blocked_by_creator"}
+    assert item["creator"]["sales_gmv_30d"] == "1500.50"
+    assert item["last_message"] == {"message_id": "m1", "seq": 1, "sender": "creator", "kind": "text", "text": "hi", "sent_at": "2026-03-01T12:00:01Z"}
+    assert set(inbox_item(to_document(Conversation(SELLER, CREATOR)))["creator"].values()) == {None}
+
+
+@settings(max_examples=200, deadline=None)
+@given(interleavings())
+def test_an_inbox_item_shows_the_row_it_was_stored_from(orders: tuple[list[object], list[object]]) -> None:
+    row = apply(*orders[0])
+    item = inbox_item(to_document(row))
+    assert item["conversation_id"] == row.conversation_id and item["creator_id"] == row.creator_id
+    assert (item["unread_count"], item["unreplied"], item["starred"], item["archived"], item["blocked"], item["blocked_by_creator"]) == (
+        row.unread_count, row.unreplied, row.starred, row.archived, row.blocked, row.blocked_by_creator
+    )
+    assert (item["last_message"] and item["last_message"]["seq"]) == (row.last_message and row.last_message.seq)
+    assert item["creator"]["followers"] == (row.profile and row.profile.followers)
 
 
 def test_flag_stamps_order_by_time_then_id() -> None:
