@@ -75,10 +75,9 @@ class ServiceSettings(KafkaSettings):
     kafka_request_timeout_ms: int = 120_000
     # Most records one send-path batch takes from a fetch (services.common.batching).
     batch_max_records: int = Field(500, ge=1, le=10_000)
-    # How long a send-path (batch) consumer's fetch waits for data. aiokafka keeps one
-    # fetch in flight per broker and leaves partitions whose records are still
-    # buffered out of it, so a long wait on quiet partitions delays the next
-    # records of a busy one (aiokafka's default is 500 ms).
+    # How long a send-path (batch) consumer waits for records of its fetches before
+    # looking again (FastStream sleeps as long after finding none): the longest
+    # a record waits at a quiet stage.
     pipeline_fetch_wait_ms: int = Field(20, ge=1, le=500)
     # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
     lag_refresh_seconds: float = 5.0
