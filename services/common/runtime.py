@@ -110,6 +110,7 @@ class ServiceRuntime:
 
             return self.broker.subscriber(topic, group_id=self.settings.group_id(purpose), title=title)(one_record)
         batch = BatchConsumer(self, model, handle, after_publish)
+        context = self.broker.context
 
         @self.broker.subscriber(
             topic,
@@ -130,7 +131,11 @@ class ServiceRuntime:
             auto_offset_reset=self.settings.auto_offset_reset,
             title=title,
         )
-        async def consume(values: Any, msg: KafkaMessage) -> None:
+        async def consume(values: Any) -> None:
+            # The message from FastStream's context, not a `msg: KafkaMessage` parameter:
+            # fast_depends resolves that with a sync call in a worker thread, a thread
+            # hop per batch (run_in_threadpool in bench.profile's stacks).
+            msg = context.get_local("message")
             await batch.consume(msg.raw_message, getattr(msg, "consumer", None))
 
         return consume
