@@ -237,20 +237,18 @@ async def time_reads(url: str, budget: ReadBudget, *, detail_creator: str, heade
                              "items": len(body["items"]) if isinstance(body, dict) and "items" in body else None}
             return body
 
+        schedule = [(name, f"{base}/inbox", [*params, ("limit", str(limit))]) for name, params in read_queries().items()]
+        schedule += [("counts", f"{base}/inbox/counts", []), ("conversation detail", f"{base}/conversations/{detail_creator}", [])]
         # One untimed pass over every query first: the serving process is fresh (its
         # views empty, its consumers still joining their groups), and the reads are
         # timed as a running service answers them.
-        warm_up = [(f"{base}/inbox", [*params, ("limit", str(limit))]) for params in read_queries().values()]
-        for path, params in [*warm_up, (f"{base}/inbox/counts", []), (f"{base}/conversations/{detail_creator}", [])]:
+        for _, path, params in schedule:
             if time.perf_counter() > phase_ends:
                 break
             async with http.get(path, params=params) as answer:
                 await answer.read()
-        for name, params in read_queries().items():
-            first = await timed(name, f"{base}/inbox", [*params, ("limit", str(limit))])
+        for name, path, params in schedule:
+            first = await timed(name, path, params)
             if name in SECOND_PAGES and first and first.get("next_cursor"):
-                await timed(f"{name}, page 2 (cursor)", f"{base}/inbox",
-                            [*params, ("limit", str(limit)), ("cursor", first["next_cursor"])])
-        await timed("counts", f"{base}/inbox/counts", [])
-        await timed("conversation detail", f"{base}/conversations/{detail_creator}", [])
+                await timed(f"{name}, page 2 (cursor)", path, [*params, ("cursor", first["next_cursor"])])
     return results

@@ -1,7 +1,5 @@
 """Collaboration-card subscribers: card commands, and the outcomes of the card messages."""
 
-from faststream.kafka import KafkaMessage
-
 from im_contracts import CollaborationCommand, MessageDelivered, SendDeliveredMessage, SendRejectedMessage
 from im_contracts.topics import COLLABORATION_COMMANDS, SEND_DELIVERED, SEND_REJECTED
 
@@ -14,22 +12,22 @@ from services.common.runtime import ServiceRuntime
 
 
 def register(runtime: ServiceRuntime, service: CardService) -> None:
-    async def publish(decision: Decision, msg: KafkaMessage) -> None:
-        await runtime.publisher.send(decision.outgoing, msg.correlation_id)
+    async def publish(decision: Decision) -> None:
+        await runtime.publisher.send(decision.outgoing, runtime.current_message().correlation_id)
         runtime.metrics.outcomes.labels(decision.outcome).inc()
 
-    async def follow(event: MessageOutcome, msg: KafkaMessage) -> None:
+    async def follow(event: MessageOutcome) -> None:
         if not domain.is_card_message(event):
             return
         decision = await runtime.decisions.decide_once(
             domain.outcome_key(event.command_id), lambda: service.follow_outcome(event)
         )
-        await publish(decision, msg)
+        await publish(decision)
 
     @runtime.subscriber(COLLABORATION_COMMANDS, title="collaboration:commands")
-    async def on_command(command: CollaborationCommand, msg: KafkaMessage) -> None:
+    async def on_command(command: CollaborationCommand) -> None:
         decision = await runtime.decisions.decide_once(command.command_id, lambda: service.decide(command))
-        await publish(decision, msg)
+        await publish(decision)
 
     async def on_delivered(batch: list[Incoming[MessageDelivered]]) -> list[Decision]:
         """Every delivered message, of which only card messages concern this service."""
@@ -44,5 +42,5 @@ def register(runtime: ServiceRuntime, service: CardService) -> None:
     )
 
     @runtime.subscriber(SEND_REJECTED, purpose="rejected", title="collaboration:card-rejected")
-    async def on_rejected(event: SendRejectedMessage, msg: KafkaMessage) -> None:
-        await follow(event, msg)
+    async def on_rejected(event: SendRejectedMessage) -> None:
+        await follow(event)

@@ -86,6 +86,13 @@ class ServiceRuntime:
 
     # --- wiring -----------------------------------------------------------
 
+    def current_message(self) -> KafkaMessage:
+        """The record a handler is handling. Handlers take it from here, not as a
+        `msg: KafkaMessage` parameter: fast_depends resolves such a parameter with a
+        sync call in a worker thread, a thread hop per record (run_in_threadpool in
+        bench.profile's stacks)."""
+        return self.broker.context.get_local("message")
+
     def subscriber(self, *topics: str, purpose: str = "", **options: Any) -> Any:
         """A FastStream subscriber, one record at a time, that commits only after
         the handler is done (commands and the events that keep a service's facts)."""
@@ -110,7 +117,6 @@ class ServiceRuntime:
 
             return self.broker.subscriber(topic, group_id=self.settings.group_id(purpose), title=title)(one_record)
         batch = BatchConsumer(self, model, handle, after_publish)
-        context = self.broker.context
 
         @self.broker.subscriber(
             topic,
@@ -132,10 +138,7 @@ class ServiceRuntime:
             title=title,
         )
         async def consume(values: Any) -> None:
-            # The message from FastStream's context, not a `msg: KafkaMessage` parameter:
-            # fast_depends resolves that with a sync call in a worker thread, a thread
-            # hop per batch (run_in_threadpool in bench.profile's stacks).
-            msg = context.get_local("message")
+            msg = self.current_message()
             await batch.consume(msg.raw_message, getattr(msg, "consumer", None))
 
         return consume

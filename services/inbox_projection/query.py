@@ -96,29 +96,22 @@ class InboxFilters:
         return self != InboxFilters()
 
     @cached_property
-    def _bounds(self) -> tuple[float, float, float, float]:
-        """Both ranges with open ends as infinities."""
-        low_gmv, high_gmv = self.gmv_range
+    def _ranges(self) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+        """The followers and sales GMV ranges, open ends as infinities (None: not filtered)."""
         return tuple(  # type: ignore[return-value]
-            default if v is None else v
-            for v, default in ((self.min_followers, -math.inf), (self.max_followers, math.inf), (low_gmv, -math.inf), (high_gmv, math.inf))
+            None if (low, high) == (None, None) else (-math.inf if low is None else low, math.inf if high is None else high)
+            for low, high in ((self.min_followers, self.max_followers), self.gmv_range)
         )
 
     def admits(self, followers: int | None, category: str | None, sales_gmv: float | None) -> bool:
         """Whether a row with these profile fields passes every filter (a missing
         profile fails any profile filter)."""
-        low_followers, high_followers, low_gmv, high_gmv = self._bounds
-        if followers is None:
-            if self.min_followers is not None or self.max_followers is not None:
-                return False
-        elif not low_followers <= followers <= high_followers:
-            return False
-        if sales_gmv is None:
-            if self.gmv_range != (None, None):
-                return False
-        elif not low_gmv <= sales_gmv <= high_gmv:
-            return False
-        return not self.categories or category in self.categories
+        by_followers, by_gmv = self._ranges
+        return (
+            (by_followers is None or (followers is not None and by_followers[0] <= followers <= by_followers[1]))
+            and (by_gmv is None or (sales_gmv is not None and by_gmv[0] <= sales_gmv <= by_gmv[1]))
+            and (not self.categories or category in self.categories)
+        )
 
 
 def counts_of(counts: dict[str, int]) -> dict[str, int]:

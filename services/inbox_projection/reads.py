@@ -173,12 +173,14 @@ class EntryQuery:
         cursor and pass the filters; one comprehension, each test only when the
         query has it (a page tests hundreds or thousands of entries)."""
         admits = self.filters.admits if self.filters.any_set else None
-        if self.after is None:
-            if admits is None:
-                return {item[:2] for item in items}  # type: ignore[misc]
-            return {item[:2] for item in items if admits(item[2], item[3], item[4])}  # type: ignore[misc]
-        bound = (self.after.last_activity, self.after.conversation_id)
-        return {item[:2] for item in items if item[:2] < bound and (admits is None or admits(item[2], item[3], item[4]))}  # type: ignore[misc]
+        bound = None if self.after is None else (self.after.last_activity, self.after.conversation_id)
+        if admits is None and bound is None:  # an unfiltered first page: every entry
+            return {item[:2] for item in items}  # type: ignore[misc]
+        return {
+            item[:2]  # type: ignore[misc]
+            for item in items
+            if (bound is None or item[:2] < bound) and (admits is None or admits(item[2], item[3], item[4]))
+        }
 
 
 def candidates(query: EntryQuery, views: list[BucketView]) -> set[tuple[int, str]]:

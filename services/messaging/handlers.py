@@ -3,8 +3,6 @@ bulk commands fan out; fan-out outcomes complete their bulk job."""
 
 from collections.abc import Sequence
 
-from faststream.kafka import KafkaMessage
-
 from im_contracts import BulkRequestedMessage, MessageRejected, SendAdmitted, SendAdmittedMessage, SendRejectedMessage
 from im_contracts.topics import BULK_REQUESTED, SEND_ADMITTED, SEND_REJECTED
 
@@ -34,8 +32,8 @@ def register(runtime: ServiceRuntime, store: MessageStore, bulk: BulkCoordinator
     )
 
     @runtime.subscriber(BULK_REQUESTED, purpose="bulk", title="messaging:bulk-fan-out")
-    async def fan_out(command: BulkRequestedMessage, msg: KafkaMessage) -> None:
-        await bulk.fan_out(command, msg.correlation_id)
+    async def fan_out(command: BulkRequestedMessage) -> None:
+        await bulk.fan_out(command, runtime.current_message().correlation_id)
         runtime.metrics.outcomes.labels("bulk_fanned_out").inc()
 
     async def track_rejections(batch: list[Incoming[MessageRejected]]) -> list[Decision]:

@@ -3,7 +3,6 @@ moderation commands change blocks and seller access (R11–R13)."""
 
 from typing import Any
 
-from faststream.kafka import KafkaMessage
 from pydantic import TypeAdapter, ValidationError
 
 from im_contracts import (
@@ -135,8 +134,8 @@ def register(
     runtime.batch_subscriber(SEND_REQUESTED, SendRequestedMessage, screen_batch, title="moderation:screen")
 
     @runtime.subscriber(MODERATION_COMMANDS, purpose="commands", title="moderation:commands")
-    async def apply_command(command: ModerationCommand, msg: KafkaMessage) -> None:
+    async def apply_command(command: ModerationCommand) -> None:
         # Own decision collection: a moderation command never shares a key with a send.
         decision = await command_decisions.decide_once(command.command_id, lambda: store.apply(command))
-        await runtime.publisher.send(decision.outgoing, msg.correlation_id)
+        await runtime.publisher.send(decision.outgoing, runtime.current_message().correlation_id)
         runtime.metrics.outcomes.labels(decision.outcome).inc()

@@ -237,8 +237,6 @@ def test_document_round_trip_keeps_the_row() -> None:
     assert (doc["followers"], doc["main_category"], doc["sales_gmv_30d"]) == (1000, "Beauty", 1500.5)
 
 
-
-
 def test_times_are_stored_as_exact_microseconds() -> None:
     moment = datetime(2026, 1, 1, 0, 0, 0, 123999, tzinfo=UTC)
     assert from_micros(micros(moment)) == moment and micros(moment) < micros(moment + timedelta(microseconds=1))
