@@ -153,13 +153,12 @@ def markdown(results: dict[str, Any]) -> str:
     else:
         lines += [f"{inbox['seller_conversations']:,} conversations of one seller among {inbox['rows']:,} rows; served by {inbox['served_by']}; "
                   f"seed {'reused' if inbox['seed']['reused'] else 'written'} ({inbox['seed']['seconds']} s).", "",
-                  "| query | p50 ms | p99 ms | items |", "|---|---|---|---|"]
-        lines[-2:] = ["| query | p50 ms | p99 ms | requests | items |", "|---|---|---|---|---|"]
+                  "| query | p50 ms | p99 ms | max ms | requests | items |", "|---|---|---|---|---|---|"]
         for name, v in inbox["reads"].items():
             if "p50_ms" in v:
-                lines.append(f"| {name} | {v['p50_ms']} | {v['p99_ms']} | {v['requests']} | {v['items']} |")
+                lines.append(f"| {name} | {v['p50_ms']} | {v['p99_ms']} | {v.get('max_ms', '')} | {v['requests']} | {v['items']} |")
             else:
-                lines.append(f"| {name} | {v.get('error') or v.get('skipped')} | | | |")
+                lines.append(f"| {name} | {v.get('error') or v.get('skipped')} | | | | |")
     bulk = pipeline.get("bulk") if pipeline else None
     lines += ["", "## Bulk", "", _status(bulk) or (f"{bulk['creators']} creators: BulkSendCompleted after {bulk['seconds']} s "
                                                     f"(delivered {bulk['delivered']}, rejected {bulk['rejected']} {bulk.get('rejected_by_reason') or ''}).")]

@@ -21,9 +21,10 @@ read from the database: they decide what the page returns.
 
 import sys
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from heapq import merge
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
@@ -160,6 +161,11 @@ class EntryQuery:
             and (gmv is None or bool(slot["g"] & gmv))
         )
 
+    @cached_property
+    def tests_slots(self) -> bool:
+        """Whether may_hold can reject a slot with rows (a cursor or a filter)."""
+        return self.after is not None or self._masks != (None, None, None)
+
     def still_there(self, row: dict[str, Any], at: int) -> bool:
         """A stored row still has the entry's sort key, is in the folder and passes the filters."""
         return (
@@ -189,31 +195,31 @@ def candidates(query: EntryQuery, views: list[BucketView]) -> set[tuple[int, str
     return query.matching(chain.from_iterable(view.by_folder[bit] for view in views))
 
 
-def certain(found: list[tuple[int, str]], unread_his: list[int]) -> list[tuple[int, str]]:
-    """The leading entries no unread bucket can precede (`unread_his`: their `hi`)."""
-    if not unread_his:
+def certain(found: list[tuple[int, str]], unread_hi: int | None) -> list[tuple[int, str]]:
+    """The leading entries no unread bucket can precede (`unread_hi`: the newest
+    unread bucket's `hi`, None when every bucket is read)."""
+    if unread_hi is None:
         return found
-    bound = max(unread_his)
-    return [key for key in found if key[0] > bound]
+    return [key for key in found if key[0] > unread_hi]
 
 
 Slot = tuple[str, dict[str, Any]]  # bucket id, its summary
 
 
-def plan_reads(slots: list[Slot], need: int) -> list[list[Slot]]:
-    """The slots in batches, newest `hi` first: each batch holds at least `need`
-    of the folder's rows (by the counts), so an unfiltered page is usually one
-    round trip; later batches double, as a filter rejects entries."""
-    batches: list[list[Slot]] = [[]]
-    rows = 0
-    for slot in slots:
-        batches[-1].append(slot)
-        rows += slot[1]["n"]
-        if rows >= need:
-            batches.append([])
-            rows = 0
-            need *= 2
-    return [b for b in batches if b]
+def batches_of(slots: list[Slot], need: int) -> Iterator[tuple[list[Slot], int | None]]:
+    """The slots (newest `hi` first) in batches, each with the `hi` of the first
+    slot after it (None after the last): each batch holds at least `need` of
+    the folder's rows (by the counts), so an unfiltered page is usually one
+    round trip; later batches double, as a filter rejects entries. Lazy: a page
+    of a seller with thousands of buckets walks only the slots it reads."""
+    start = 0
+    while start < len(slots):
+        end, rows = start, 0
+        while end < len(slots) and rows < need:
+            rows += slots[end][1]["n"]
+            end += 1
+        yield slots[start:end], (slots[end][1]["hi"] or 0) if end < len(slots) else None
+        start, need = end, need * 2
 
 
 def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
@@ -231,7 +237,7 @@ def chain_options(seller_id: str, query: EntryQuery) -> list[list[str]]:
 def cheapest_slots(options: list[list[str]], slots_of: dict[str, list[Slot]], query: EntryQuery, need: int) -> list[Slot]:
     """The buckets that may hold matches, of the option expected to read the fewest
     buckets for `need` rows, newest `hi` first (`slots_of`: each chain's slots in
-    the query's folder, `chain_slots`).
+    the query's folder, newest first, `chain_slots`).
 
     Each option's rows in the folder bound the matches from above, so the
     smallest, `matches`, is the estimate; an option then reads about
@@ -239,22 +245,25 @@ def cheapest_slots(options: list[list[str]], slots_of: dict[str, list[Slot]], qu
     (a page is certain only once every chain's newer buckets are read): so
     many thin chains (a wide followers range) lose to the main chain when the
     filter keeps most rows, and win when it keeps few. Ties go to fewer rows."""
+    if len(options) == 1 and len(options[0]) == 1 and not query.tests_slots:  # an unfiltered first page
+        return slots_of.get(options[0][0], [])
     choices = []
     for chains in options:
-        per_chain = [
-            [(key, slot) for key, slot in slots_of.get(chain, ()) if query.may_hold(slot)]
-            for chain in chains
-        ]
-        slots = [slot for chain_slots in per_chain for slot in chain_slots]
-        choices.append((per_chain, slots, sum(slot["n"] for _, slot in slots)))
-    matches = max(1, min(rows for _, _, rows in choices))
+        per_chain = [[(key, slot) for key, slot in slots_of.get(chain, ()) if query.may_hold(slot)] for chain in chains]
+        choices.append((per_chain, sum(slot["n"] for chain_slots in per_chain for _, slot in chain_slots)))
+    matches = max(1, min(rows for _, rows in choices))
 
-    def cost(candidate: tuple[list[list[Slot]], list[Slot], int]) -> tuple[float, int]:
-        per_chain, _, rows = candidate
+    def cost(candidate: tuple[list[list[Slot]], int]) -> tuple[float, int]:
+        per_chain, rows = candidate
         return sum(max(1.0, len(chain_slots) * need / matches) for chain_slots in per_chain if chain_slots), rows
 
-    _, best, _ = min(choices, key=cost)
-    return sorted(best, key=lambda item: item[1]["hi"] or 0, reverse=True)
+    best, _ = min(choices, key=cost)
+    return best[0] if len(best) == 1 else list(merge(*best, key=newest_first, reverse=True))
+
+
+def newest_first(slot: Slot) -> int:
+    """A slot's place in reading order (chain_slots, cheapest_slots): `hi` descending."""
+    return slot[1]["hi"] or 0
 
 
 async def read_page(
@@ -264,24 +273,22 @@ async def read_page(
     read_buckets: Callable[[list[Slot]], Awaitable[list[BucketView]]],
     read_rows: Callable[[list[str]], Awaitable[list[dict[str, Any]]]],
 ) -> list[dict[str, Any]]:
-    """Up to `need` rows of the query from these buckets, in inbox order.
+    """Up to `need` rows of the query from these buckets (newest `hi` first), in inbox order.
 
-    Buckets are read newest first in batches (plan_reads); an entry is taken
+    Buckets are read newest first in batches (batches_of); an entry is taken
     once no unread bucket can hold a newer one, and only if its row, read by
     `_id`, still sits there and matches (an entry may trail its row by the
     moment between the row's write and the entry's)."""
     found: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
-    taken = read = 0
-    batches = plan_reads(slots, need)
-    for number, batch in enumerate(batches, start=1):
+    taken = 0
+    for batch, unread_hi in batches_of(slots, need):
         views = await read_buckets(batch)
-        read += len(batch)
         found = sorted(candidates(query, views).union(found), reverse=True)
-        sure = certain(found, [slot["hi"] or 0 for _, slot in slots[read:]])
+        sure = certain(found, unread_hi)
         # Rows are read once the certain entries can fill the page, or no bucket is
         # left: one round trip for the page, not one per batch of buckets.
-        while taken < len(sure) and len(rows) < need and (len(sure) - taken >= need - len(rows) or number == len(batches)):
+        while taken < len(sure) and len(rows) < need and (len(sure) - taken >= need - len(rows) or unread_hi is None):
             keys = sure[taken : taken + need - len(rows)]
             taken += len(keys)
             docs = {d["_id"]: d for d in await read_rows([c for _, c in keys])}
@@ -302,7 +309,9 @@ def folder_slots(directory: dict[str, Any] | None, folder: InboxFolder) -> dict[
 
 
 def chain_slots(directory: dict[str, Any], folder: InboxFolder) -> list[Slot]:
-    """A chain's bucket summaries in one folder with their buckets' ids, each with
-    the version of the bucket it shows (`v`, None when the directory has none)."""
+    """A chain's bucket summaries in one folder with their buckets' ids, newest
+    `hi` first, each with the version of the bucket it shows (`v`, None when
+    the directory has none); buckets without rows in the folder left out."""
     versions = directory.get("v") or {}
-    return [(bucket_id(directory["_id"], int(n)), {**slot, "v": versions.get(n)}) for n, slot in folder_slots(directory, folder).items()]
+    slots = [(bucket_id(directory["_id"], int(n)), {**slot, "v": versions.get(n)}) for n, slot in folder_slots(directory, folder).items() if slot["n"]]
+    return sorted(slots, key=newest_first, reverse=True)
