@@ -157,8 +157,7 @@ class Projector:
         and its chains when a band or category changed). It runs on every
         (re)delivery, so a crash half-way is finished by the redelivery."""
         latest = await self.store.keep_latest_profile(event.creator_id, CreatorProfile.from_event(event))
-        await self.store.copy_profile(event.creator_id, latest)
-        for doc in await self.store.rows_of_creator(event.creator_id):
+        for doc in await self.store.copy_profile(event.creator_id, latest):
             if doc["synced"] != doc["v"]:
                 await self.store.sync(doc)
 

@@ -10,7 +10,7 @@ layout (buckets and directories, see layout.py).
   `stale` the `[dimension, n]` buckets that may still hold an older one,
   `synced` the version the layout reflects.
 - `creator_profiles`: the latest profile per creator; copied onto the
-  creator's rows with one `update_many` on the `creator_id` index.
+  creator's rows (found on the `creator_id` index) with one `update_many`.
 - `inbox_buckets` / `inbox_directories`: the serving layout, read by `_id`
   only, so a page costs the same on any engine whatever the seller's size.
   After a row's change is stored, its entries (and tombstones) are written
@@ -205,16 +205,20 @@ class InboxStore:
         result = await self.conversations.update_one({"_id": doc["_id"], "v": doc["v"]}, {"$set": changed})
         return {**doc, **changed} if result.matched_count else None
 
-    async def rows_of_creator(self, creator_id: str) -> list[dict[str, Any]]:
-        return await self.conversations.find({"creator_id": creator_id}).to_list()
-
-    async def copy_profile(self, creator_id: str, profile: CreatorProfile) -> None:
-        """The profile onto every row of the creator that holds an older one."""
+    async def copy_profile(self, creator_id: str, profile: CreatorProfile) -> list[dict[str, Any]]:
+        """The profile onto every row of the creator that holds an older one; the
+        creator's rows as they are then. The rows are found once by `creator_id`
+        and then addressed by `_id`: an engine without secondary indexes
+        (mongo-java-server) scans the collection for the first, not for each."""
+        rows = [doc["_id"] for doc in await self.conversations.find({"creator_id": creator_id}, {"_id": 1}).to_list()]
+        if not rows:
+            return []
         stamp = profile_document(profile)
         await self.conversations.update_many(
-            {"creator_id": creator_id, "$or": [{"profile": None}, *_older_stamp("profile.", stamp)]},
+            {"_id": {"$in": rows}, "$or": [{"profile": None}, *_older_stamp("profile.", stamp)]},
             {"$set": profile_fields(profile), "$inc": {"v": 1}},
         )
+        return await self.conversations.find({"_id": {"$in": rows}}).to_list()
 
     # --- the layout -------------------------------------------------------------
 
