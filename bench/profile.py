@@ -9,7 +9,9 @@ Runs the realistic mix at ``--rate`` for ``--seconds`` against the suite of
 - CPU seconds used per delivered message by each service, Kafka and the database
   (/proc/<pid>/stat);
 - the mean handler time per consumed topic (im_handler_seconds from /metrics):
-  database round trips and the publish acknowledgement included.
+  database round trips and the publish acknowledgement included;
+- the database commands per delivered message by service, collection and
+  command, with their mean round trip (im_database_commands_total).
 
 Writes <out>/<service>.raw (flame-graph input) and <out>/summary.md."""
 
@@ -35,16 +37,35 @@ from bench.target import REPO_ROOT, SuiteNotRunning, Target, cpu_seconds, infra_
 
 PIPELINE = ("moderation", "quota", "messaging")
 HANDLER_METRIC = re.compile(r'^im_handler_seconds_(sum|count)\{topic="([^"]+)"\} ([0-9.e+-]+)$', re.M)
+COMMAND_METRIC = re.compile(r'^im_database_command(s|_seconds)_total\{collection="([^"]*)",command="([^"]+)"\} ([0-9.e+-]+)$', re.M)
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
-async def handler_totals(target: Target, service: str) -> dict[str, tuple[float, float]]:
+Totals = dict[str, dict[Any, tuple[float, float]]]
+
+
+async def metric_totals(target: Target, service: str) -> Totals:
+    """From a service's /metrics: handler (seconds, messages) per topic, and
+    database (seconds, commands) per (collection, command)."""
     async with httpx.AsyncClient(timeout=5) as http:
         text = (await http.get(f"{target.url(service)}/metrics")).text
-    totals: dict[str, list[float]] = {}
+    handlers: dict[Any, list[float]] = {}
     for kind, topic, value in HANDLER_METRIC.findall(text):
-        totals.setdefault(topic, [0.0, 0.0])[0 if kind == "sum" else 1] = float(value)
-    return {topic: (s, c) for topic, (s, c) in totals.items()}
+        handlers.setdefault(topic, [0.0, 0.0])[0 if kind == "sum" else 1] = float(value)
+    commands: dict[Any, list[float]] = {}
+    for kind, collection, command, value in COMMAND_METRIC.findall(text):
+        commands.setdefault((collection, command), [0.0, 0.0])[0 if kind == "_seconds" else 1] = float(value)
+    return {"handlers": {k: (a, b) for k, (a, b) in handlers.items()}, "commands": {k: (a, b) for k, (a, b) in commands.items()}}
+
+
+def growth(before: Totals, after: Totals, kind: str) -> dict[Any, tuple[float, float]]:
+    """(seconds, count) added over the window, per key, where the count grew."""
+    grown = {}
+    for key, (s1, c1) in after[kind].items():
+        s0, c0 = before[kind].get(key, (0.0, 0.0))
+        if c1 > c0:
+            grown[key] = (s1 - s0, c1 - c0)
+    return grown
 
 
 def package_of(path: str) -> str:
@@ -117,7 +138,7 @@ async def profile(args: argparse.Namespace) -> Path:
     try:
         await set_up_mix(target, mix, producer, tracker, print)
         load = Load(producer, SEND_REQUESTED, tracker, mix.message, drain_seconds=60)
-        before_handlers = {s: await handler_totals(target, s) for s in pids}
+        before_metrics = {s: await metric_totals(target, s) for s in pids}
         watched = {**pids, **infra_pids(target)}
         before_cpu = {name: cpu_seconds(pid) for name, pid in watched.items()}
         recorders = [
@@ -132,7 +153,7 @@ async def profile(args: argparse.Namespace) -> Path:
         result = await load.step(0, args.rate, args.seconds)
         cpu = {name: cpu_seconds(pid) - before_cpu[name] for name, pid in watched.items()}
         await asyncio.gather(*(r.wait() for r in recorders))
-        after_handlers = {s: await handler_totals(target, s) for s in pids}
+        after_metrics = {s: await metric_totals(target, s) for s in pids}
     finally:
         await sink.stop()
         await producer.stop()
@@ -157,10 +178,15 @@ async def profile(args: argparse.Namespace) -> Path:
         "|---|---|---|---|",
     ]
     for service in pids:
-        for topic, (s1, c1) in after_handlers[service].items():
-            s0, c0 = before_handlers[service].get(topic, (0.0, 0.0))
-            if c1 > c0:
-                lines.append(f"| {service} | {topic} | {c1 - c0:.0f} | {1000 * (s1 - s0) / (c1 - c0):.2f} |")
+        for topic, (seconds, count) in growth(before_metrics[service], after_metrics[service], "handlers").items():
+            lines.append(f"| {service} | {topic} | {count:.0f} | {1000 * seconds / count:.2f} |")
+    lines += ["", "## Database commands per delivered message (answer awaited; from im_database_commands_total)", "",
+              "| service | collection | command | per message | mean ms |", "|---|---|---|---|---|"]
+    for service in pids:
+        grown = growth(before_metrics[service], after_metrics[service], "commands")
+        for (collection, command), (seconds, count) in sorted(grown.items(), key=lambda kv: -kv[1][1]):
+            lines.append(f"| {service} | {collection} | {command} | {count / delivered:.2f} | {1000 * seconds / count:.2f} |")
+        lines.append(f"| {service} | all | all | {sum(c for _, c in grown.values()) / delivered:.2f} | |")
     for name in pids:
         raw = out / f"{name}.raw"
         if not raw.exists():

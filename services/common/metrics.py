@@ -58,6 +58,18 @@ class ServiceMetrics:
             registry=self.registry,
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
         )
+        self.database_commands = Counter(
+            "im_database_commands_total",
+            "Database commands this process sent, by command and collection (bench.profile divides them by the messages).",
+            ["command", "collection"],
+            registry=self.registry,
+        )
+        self.database_seconds = Counter(
+            "im_database_command_seconds_total",
+            "Time from sending a database command to its answer, by command and collection.",
+            ["command", "collection"],
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "im_consumer_lag",
             "Messages behind the log end, per subscribed partition.",

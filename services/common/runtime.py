@@ -49,7 +49,7 @@ class ServiceRuntime:
         self.health = Health()
         self.records = RecordTracker(settings.stuck_record_seconds)
         self.stopping = False
-        self.mongo = create_mongo_client(settings)
+        self.mongo = create_mongo_client(settings, self.metrics)
         self.db = self.mongo[settings.database_name]
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,

@@ -10,7 +10,12 @@ layout (buckets and directories, see layout.py).
   `stale` the `[dimension, n]` buckets that may still hold an older one,
   `synced` the version the layout reflects.
 - `creator_profiles`: the latest profile per creator; copied onto the
-  creator's rows (found on the `creator_id` index) with one `update_many`.
+  creator's rows with one `update_many` by `_id`.
+- `creator_rows`: each creator's row ids, in `CREATOR_ROW_SHARDS` documents
+  per creator (by the seller), written before a new row: so a profile update
+  reads its rows by `_id` on any engine (mongo-java-server uses no
+  non-unique index, and scanned every row for each update), and a creator in
+  millions of conversations stays far below the document size limit.
 - `inbox_buckets` / `inbox_directories`: the serving layout, read by `_id`
   only, so a page costs the same on any engine whatever the seller's size.
   After a row's change is stored, its entries (and tombstones) are written
@@ -20,15 +25,17 @@ layout (buckets and directories, see layout.py).
   finds `synced` behind `v`.
 """
 
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 from pymongo import InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from im_contracts import InboxFolder
 
-from services.common.mongo import all_applied, insert_new, insert_once
+from services.common.mongo import DUPLICATE_KEY, all_applied, insert_new, insert_once
 from services.inbox_projection.domain import (
     Conversation,
     CreatorProfile,
@@ -88,6 +95,18 @@ def _older_stamp(prefix: str, stamp: dict[str, Any]) -> list[dict[str, Any]]:
     return [{f"{prefix}at": {"$lt": stamp["at"]}}, {f"{prefix}at": stamp["at"], f"{prefix}by": {"$lt": stamp["by"]}}]
 
 
+CREATOR_ROW_SHARDS = 16
+ROWS_BACKFILLED = "#backfilled"  # no creator's key: those are `<creator>#<n>` with a non-empty creator
+
+
+def creator_rows_key(creator_id: str, seller_id: str) -> str:
+    return f"{creator_id}#{zlib.crc32(seller_id.encode()) % CREATOR_ROW_SHARDS}"
+
+
+def creator_rows_keys(creator_id: str) -> list[str]:
+    return [f"{creator_id}#{n}" for n in range(CREATOR_ROW_SHARDS)]
+
+
 class InboxStore:
     def __init__(self, db: AsyncDatabase, view_entries: int = VIEW_ENTRIES, view_slots: int = VIEW_SLOTS) -> None:
         self.bucket_views: Kept[BucketView] = Kept(view_entries, view_weight)
@@ -96,9 +115,36 @@ class InboxStore:
         self.profiles = db["creator_profiles"]
         self.buckets = db["inbox_buckets"]
         self.directories = db["inbox_directories"]
+        self.creator_rows = db["creator_rows"]
 
     async def ensure_indexes(self) -> None:
-        await self.conversations.create_index("creator_id", name="rows_by_creator")
+        """Nothing to index beyond `_id`; `creator_rows` filled from the rows once,
+        for a database written before it existed."""
+        if await self.creator_rows.find_one({"_id": ROWS_BACKFILLED}) is None:
+            batch: list[dict[str, Any]] = []
+            async for doc in self.conversations.find({}, {"creator_id": 1, "seller_id": 1}):
+                batch.append(doc)
+                if len(batch) == WRITE_BATCH:
+                    await self._note_creators(batch)
+                    batch = []
+            await self._note_creators(batch)
+            await insert_new(self.creator_rows, [{"_id": ROWS_BACKFILLED}])
+
+    async def _note_creators(self, docs: list[dict[str, Any]]) -> None:
+        """The rows' ids into their creators' `creator_rows` (before the rows exist)."""
+        additions: dict[str, list[str]] = {}
+        for doc in docs:
+            additions.setdefault(creator_rows_key(doc["creator_id"], doc["seller_id"]), []).append(doc["_id"])
+        operations = [UpdateOne({"_id": key}, {"$addToSet": {"rows": {"$each": ids}}}, upsert=True) for key, ids in additions.items()]
+        if not operations:
+            return
+        try:
+            await self.creator_rows.bulk_write(operations, ordered=False)
+        except BulkWriteError as exc:  # two writers created one document: ours now updates theirs
+            errors = exc.details["writeErrors"]
+            if any(error["code"] != DUPLICATE_KEY for error in errors):
+                raise
+            await self.creator_rows.bulk_write([operations[error["index"]] for error in errors], ordered=False)
 
     # --- rows -----------------------------------------------------------------
 
@@ -133,6 +179,7 @@ class InboxStore:
             stale += [[d, n] for d, n in placed.items() if doc["placed"].get(d) != n and [d, n] not in stale]
             doc.update(v=current["v"] + 1, synced=current["synced"], stale=stale)
             operations.append(ReplaceOne({"_id": doc["_id"], "v": current["v"]}, doc))
+        await self._note_creators([doc for (current, _), doc in zip(changes, docs) if current is None])
         return docs if await all_applied(self.conversations, operations) else None
 
     async def sync(self, doc: dict[str, Any]) -> None:
@@ -207,10 +254,8 @@ class InboxStore:
 
     async def copy_profile(self, creator_id: str, profile: CreatorProfile) -> list[dict[str, Any]]:
         """The profile onto every row of the creator that holds an older one; the
-        creator's rows as they are then. The rows are found once by `creator_id`
-        and then addressed by `_id`: an engine without secondary indexes
-        (mongo-java-server) scans the collection for the first, not for each."""
-        rows = [doc["_id"] for doc in await self.conversations.find({"creator_id": creator_id}, {"_id": 1}).to_list()]
+        creator's rows as they are then (found through `creator_rows`)."""
+        rows = [row for doc in await self.creator_rows.find({"_id": {"$in": creator_rows_keys(creator_id)}}).to_list() for row in doc["rows"]]
         if not rows:
             return []
         stamp = profile_document(profile)
@@ -315,6 +360,7 @@ class InboxStore:
         buckets and directories, many per round trip."""
         buckets, directories = fresh_layout(docs)
         for start in range(0, len(docs), WRITE_BATCH):
+            await self._note_creators(docs[start : start + WRITE_BATCH])
             await self.conversations.insert_many(docs[start : start + WRITE_BATCH], ordered=False)
             progress(min(start + WRITE_BATCH, len(docs)))
         for start in range(0, len(buckets), 50):

@@ -17,6 +17,7 @@ from im_contracts import (
     CreatorProfileUpdated,
     MarkConversationRead,
     StarConversation,
+    conversation_id,
     utcnow,
 )
 from services.inbox_projection.domain import Conversation, CreatorProfile, from_document, to_document
@@ -151,6 +152,24 @@ async def test_a_profile_update_reaches_only_its_creators_rows_across_many_selle
     await projector.apply(profile_update(creator, 77))
     assert set((await followers_of_rows(fresh_db, creator, sellers)).values()) == {77}
     assert (await followers_of_rows(fresh_db, other, sellers[:1])) == {sellers[0]: None}
+    await assert_layout_shows_rows(fresh_db, sellers[0])
+
+
+async def test_rows_written_before_creator_rows_existed_are_found_by_a_profile_update_after_the_backfill(fresh_db) -> None:
+    projector = Projector(InboxStore(fresh_db))
+    creator = unique("c")
+    sellers = [unique("s") for _ in range(30)]
+    for seller in sellers:
+        await projector.apply(delivered(seller, creator, 1, "creator"))
+    await fresh_db.drop_collection("creator_rows")  # as a database of the version before
+
+    restarted = Projector(InboxStore(fresh_db))
+    await restarted.store.ensure_indexes()
+    await restarted.apply(profile_update(creator, 555))
+    assert set((await followers_of_rows(fresh_db, creator, sellers)).values()) == {555}
+    await restarted.store.ensure_indexes()  # once: the marker stays, nothing is added twice
+    shards = await fresh_db["creator_rows"].find({"_id": {"$regex": f"^{creator}#"}}).to_list()
+    assert sorted(row for shard in shards for row in shard["rows"]) == sorted(conversation_id(s, creator) for s in sellers)
     await assert_layout_shows_rows(fresh_db, sellers[0])
 
 
