@@ -122,7 +122,8 @@ class InboxStore:
         for a database written before it existed."""
         if await self.creator_rows.find_one({"_id": ROWS_BACKFILLED}) is None:
             batch: list[dict[str, Any]] = []
-            async for doc in self.conversations.find({}, {"creator_id": 1, "seller_id": 1}):
+            # A batch size of our own: mongo-java-server does not cap a reply at 16 MiB as MongoDB does.
+            async for doc in self.conversations.find({}, {"creator_id": 1, "seller_id": 1}).batch_size(WRITE_BATCH):
                 batch.append(doc)
                 if len(batch) == WRITE_BATCH:
                     await self._note_creators(batch)
