@@ -172,6 +172,33 @@ async def test_array_updates_the_stores_use(db: AsyncDatabase) -> None:
         "_id": "conversation", "counted": ["a", "b", "c", "d", "e", "f"], "v": 9, "w": 2}
 
 
+async def test_concurrent_add_to_set_upserts_keep_every_element_once(db: AsyncDatabase) -> None:
+    """`creator_rows`: writers add row ids to a document that may not exist yet; an
+    upsert that loses the insert race fails with E11000 (MongoDB may also retry it
+    itself), and the loser's retried update adds to the winner's document."""
+
+    async def add(row: str) -> None:
+        operation = UpdateOne({"_id": "creator#0"}, {"$addToSet": {"rows": {"$each": [row, "shared"]}}}, upsert=True)
+        try:
+            await db.c.bulk_write([operation], ordered=False)
+        except BulkWriteError as exc:
+            assert {error["code"] for error in exc.details["writeErrors"]} == {11000}
+            await db.c.bulk_write([operation], ordered=False)
+
+    await asyncio.gather(*(add(f"row-{n}") for n in range(60)))
+    doc = await db.c.find_one({"_id": "creator#0"})
+    assert sorted(doc["rows"]) == sorted([f"row-{n}" for n in range(60)] + ["shared"])
+
+
+async def test_a_cursor_with_a_batch_size_reads_every_document_through_get_more(db: AsyncDatabase) -> None:
+    """The `creator_rows` backfill reads a whole collection with a batch size of its
+    own: mongo-java-server does not cap a reply at 16 MiB (1,000,000 inbox rows came
+    as one 128 MB reply, past PyMongo's limit), so the batch size bounds it."""
+    await db.c.insert_many([{"_id": n, "pad": "x" * 100} for n in range(2_500)])
+    seen = [doc["_id"] async for doc in db.c.find({}, {"_id": 1}).batch_size(1_000)]
+    assert sorted(seen) == list(range(2_500))
+
+
 async def test_sorted_pages_and_the_aggregation_stages_used(db: AsyncDatabase) -> None:
     """Paging by a compound sort with a limit, and `$match`/`$project`/`$unwind`/`$group`
     (the inbox's folder counts)."""
