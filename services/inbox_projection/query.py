@@ -96,7 +96,7 @@ class InboxFilters:
         return self != InboxFilters()
 
     @cached_property
-    def _ranges(self) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    def ranges(self) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
         """The followers and sales GMV ranges, open ends as infinities (None: not filtered)."""
         return tuple(  # type: ignore[return-value]
             None if (low, high) == (None, None) else (-math.inf if low is None else low, math.inf if high is None else high)
@@ -106,7 +106,7 @@ class InboxFilters:
     def admits(self, followers: int | None, category: str | None, sales_gmv: float | None) -> bool:
         """Whether a row with these profile fields passes every filter (a missing
         profile fails any profile filter)."""
-        by_followers, by_gmv = self._ranges
+        by_followers, by_gmv = self.ranges
         return (
             (by_followers is None or (followers is not None and by_followers[0] <= followers <= by_followers[1]))
             and (by_gmv is None or (sales_gmv is not None and by_gmv[0] <= sales_gmv <= by_gmv[1]))

@@ -19,6 +19,7 @@ the directory knows it, on whichever instance answers. The rows are always
 read from the database: they decide what the page returns.
 """
 
+import math
 import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
@@ -176,16 +177,28 @@ class EntryQuery:
 
     def matching(self, items: Iterable[Listed]) -> set[tuple[int, str]]:
         """The sort keys (t, conversation id) of the entries that come after the
-        cursor and pass the filters; one comprehension, each test only when the
-        query has it (a page tests hundreds or thousands of entries)."""
-        admits = self.filters.admits if self.filters.any_set else None
-        bound = None if self.after is None else (self.after.last_activity, self.after.conversation_id)
-        if admits is None and bound is None:  # an unfiltered first page: every entry
-            return {item[:2] for item in items}  # type: ignore[misc]
+        cursor and pass the filters (as `InboxFilters.admits`): one comprehension
+        with the tests inline, each only when the query has it (a filtered page
+        tests thousands of entries; a call per entry was most of its time)."""
+        if self.after is None:
+            bound_t, bound_id = math.inf, ""
+        else:
+            bound_t, bound_id = self.after.last_activity, self.after.conversation_id
+        if not self.filters.any_set:
+            if self.after is None:  # an unfiltered first page: every entry
+                return {(item[0], item[1]) for item in items}
+            return {(item[0], item[1]) for item in items if item[0] < bound_t or (item[0] == bound_t and item[1] < bound_id)}
+        by_followers, by_gmv = self.filters.ranges
+        f_lo, f_hi = by_followers or (0, 0)
+        g_lo, g_hi = by_gmv or (0, 0)
+        categories = frozenset(self.filters.categories)
         return {
-            item[:2]  # type: ignore[misc]
-            for item in items
-            if (bound is None or item[:2] < bound) and (admits is None or admits(item[2], item[3], item[4]))
+            (t, conversation)
+            for t, conversation, followers, category, gmv in items
+            if (t < bound_t or (t == bound_t and conversation < bound_id))
+            and (by_followers is None or (followers is not None and f_lo <= followers <= f_hi))
+            and (by_gmv is None or (gmv is not None and g_lo <= gmv <= g_hi))
+            and (not categories or category in categories)
         }
 
 

@@ -290,3 +290,27 @@ def test_a_view_holds_each_folder_s_live_entries_and_no_tombstone() -> None:
     view = view_of(bucket)
     assert view.live == 1 and view_weight(view) == 2
     assert view.by_folder[0b1] == view.by_folder[0b100] == ((9, "s:c1", 5, "toys", 1.5),) and view.by_folder[0b10] == ()
+
+
+maybe = lambda strategy: st.none() | strategy  # noqa: E731
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 9), st.sampled_from(["s:a", "s:b", "s:c"]), maybe(st.integers(0, 2_000)),
+                       maybe(st.sampled_from(CATEGORIES)), maybe(st.sampled_from([0.0, 0.5, 12.25, 999.99]))), max_size=40),
+    maybe(st.integers(0, 2_000)), maybe(st.integers(0, 2_000)), st.lists(st.sampled_from(CATEGORIES), max_size=2, unique=True),
+    maybe(st.sampled_from([Decimal("0"), Decimal("0.5"), Decimal("12.25")])), maybe(st.sampled_from([Decimal("0.5"), Decimal("999.99")])),
+    maybe(st.tuples(st.integers(0, 9), st.sampled_from(["s:a", "s:b", "s:c"]))),
+)
+def test_matching_entries_are_those_after_the_cursor_that_the_filters_admit(
+    items, min_followers, max_followers, categories, min_gmv, max_gmv, after
+) -> None:
+    filters = InboxFilters(min_followers, max_followers, tuple(categories), min_gmv, max_gmv)
+    try:
+        filters.validate()
+    except ValueError:
+        return
+    query = EntryQuery(InboxFolder.MESSAGES, filters, None if after is None else SortKey(*after))
+    expected = {(t, c) for t, c, fo, cat, g in items if (after is None or (t, c) < after) and filters.admits(fo, cat, g)}
+    assert query.matching(items) == expected
