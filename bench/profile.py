@@ -41,7 +41,7 @@ COMMAND_METRIC = re.compile(r'^im_database_command(s|_seconds)_total\{collection
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
-Totals = dict[str, dict[Any, tuple[float, float]]]
+Totals = dict[str, dict[Any, list[float]]]  # kind -> key -> [seconds, count]
 
 
 async def metric_totals(target: Target, service: str) -> Totals:
@@ -55,7 +55,7 @@ async def metric_totals(target: Target, service: str) -> Totals:
     commands: dict[Any, list[float]] = {}
     for kind, collection, command, value in COMMAND_METRIC.findall(text):
         commands.setdefault((collection, command), [0.0, 0.0])[0 if kind == "_seconds" else 1] = float(value)
-    return {"handlers": {k: (a, b) for k, (a, b) in handlers.items()}, "commands": {k: (a, b) for k, (a, b) in commands.items()}}
+    return {"handlers": handlers, "commands": commands}
 
 
 def growth(before: Totals, after: Totals, kind: str) -> dict[Any, tuple[float, float]]:

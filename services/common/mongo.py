@@ -20,11 +20,15 @@ class CommandMetrics(monitoring.CommandListener):
 
     def __init__(self, metrics: ServiceMetrics) -> None:
         self._metrics = metrics
-        self._sent: dict[tuple[Any, int], tuple[str, str]] = {}  # (server address, request id) -> labels
+        self._sent: dict[tuple[Any, int], tuple[Any, Any]] = {}  # (server address, request id) -> its two series
+        self._series: dict[tuple[str, str], tuple[Any, Any]] = {}  # labels() is a locked lookup: once per label pair
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
-        self._sent[event.connection_id, event.request_id] = (event.command_name, target if isinstance(target, str) else "")
+        labels = (event.command_name, target if isinstance(target, str) else "")
+        if (series := self._series.get(labels)) is None:
+            series = self._series[labels] = (self._metrics.database_commands.labels(*labels), self._metrics.database_seconds.labels(*labels))
+        self._sent[event.connection_id, event.request_id] = series
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         self._answered(event)
@@ -33,9 +37,10 @@ class CommandMetrics(monitoring.CommandListener):
         self._answered(event)
 
     def _answered(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> None:
-        if (labels := self._sent.pop((event.connection_id, event.request_id), None)) is not None:
-            self._metrics.database_commands.labels(*labels).inc()
-            self._metrics.database_seconds.labels(*labels).inc(event.duration_micros / 1e6)
+        if (series := self._sent.pop((event.connection_id, event.request_id), None)) is not None:
+            commands, seconds = series
+            commands.inc()
+            seconds.inc(event.duration_micros / 1e6)
 
 
 def create_mongo_client(settings: ServiceSettings, metrics: ServiceMetrics | None = None) -> AsyncMongoClient:
@@ -74,6 +79,22 @@ async def insert_new(collection: AsyncCollection, docs: list[dict[str, Any]]) ->
         if any(error["code"] != DUPLICATE_KEY for error in errors):
             raise
         return [docs[error["index"]]["_id"] for error in errors]
+
+
+async def upsert_each(collection: AsyncCollection, changes: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+    """Each (filter keyed by `_id`, update) as an upsert, in one unordered bulk write.
+    A filter that misses an existing document makes its upsert a duplicate key
+    (MongoDB also answers a racing first upsert so): those updates are tried once
+    more on the documents that exist now."""
+    if not changes:
+        return
+    try:
+        await collection.bulk_write([UpdateOne(f, u, upsert=True) for f, u in changes], ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details["writeErrors"]
+        if any(error["code"] != DUPLICATE_KEY for error in errors):
+            raise
+        await collection.bulk_write([UpdateOne(*changes[error["index"]]) for error in errors], ordered=False)
 
 
 async def all_applied(collection: AsyncCollection, operations: list[InsertOne | UpdateOne | ReplaceOne]) -> bool:

@@ -162,11 +162,6 @@ class EntryQuery:
             and (gmv is None or bool(slot["g"] & gmv))
         )
 
-    @cached_property
-    def tests_slots(self) -> bool:
-        """Whether may_hold can reject a slot with rows (a cursor or a filter)."""
-        return self.after is not None or self._masks != (None, None, None)
-
     def still_there(self, row: dict[str, Any], at: int) -> bool:
         """A stored row still has the entry's sort key, is in the folder and passes the filters."""
         return (
@@ -180,14 +175,9 @@ class EntryQuery:
         cursor and pass the filters (as `InboxFilters.admits`): one comprehension
         with the tests inline, each only when the query has it (a filtered page
         tests thousands of entries; a call per entry was most of its time)."""
-        if self.after is None:
-            bound_t, bound_id = math.inf, ""
-        else:
-            bound_t, bound_id = self.after.last_activity, self.after.conversation_id
-        if not self.filters.any_set:
-            if self.after is None:  # an unfiltered first page: every entry
-                return {(item[0], item[1]) for item in items}
-            return {(item[0], item[1]) for item in items if item[0] < bound_t or (item[0] == bound_t and item[1] < bound_id)}
+        if self.after is None and not self.filters.any_set:  # an unfiltered first page: every entry
+            return {(item[0], item[1]) for item in items}
+        bound_t, bound_id = (math.inf, "") if self.after is None else (self.after.last_activity, self.after.conversation_id)
         by_followers, by_gmv = self.filters.ranges
         f_lo, f_hi = by_followers or (0, 0)
         g_lo, g_hi = by_gmv or (0, 0)
@@ -258,7 +248,7 @@ def cheapest_slots(options: list[list[str]], slots_of: dict[str, list[Slot]], qu
     (a page is certain only once every chain's newer buckets are read): so
     many thin chains (a wide followers range) lose to the main chain when the
     filter keeps most rows, and win when it keeps few. Ties go to fewer rows."""
-    if len(options) == 1 and len(options[0]) == 1 and not query.tests_slots:  # an unfiltered first page
+    if len(options) == 1 and query.after is None:  # an unfiltered first page: the main chain's slots as kept
         return slots_of.get(options[0][0], [])
     choices = []
     for chains in options:

@@ -31,11 +31,10 @@ from typing import Any
 
 from pymongo import InsertOne, ReplaceOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from im_contracts import InboxFolder
 
-from services.common.mongo import DUPLICATE_KEY, all_applied, insert_new, insert_once
+from services.common.mongo import all_applied, insert_new, insert_once, upsert_each
 from services.inbox_projection.domain import (
     Conversation,
     CreatorProfile,
@@ -121,14 +120,10 @@ class InboxStore:
         """Nothing to index beyond `_id`; `creator_rows` filled from the rows once,
         for a database written before it existed."""
         if await self.creator_rows.find_one({"_id": ROWS_BACKFILLED}) is None:
-            batch: list[dict[str, Any]] = []
             # A batch size of our own: mongo-java-server does not cap a reply at 16 MiB as MongoDB does.
-            async for doc in self.conversations.find({}, {"creator_id": 1, "seller_id": 1}).batch_size(WRITE_BATCH):
-                batch.append(doc)
-                if len(batch) == WRITE_BATCH:
-                    await self._note_creators(batch)
-                    batch = []
-            await self._note_creators(batch)
+            rows = self.conversations.find({}, {"creator_id": 1, "seller_id": 1}).batch_size(WRITE_BATCH)
+            while batch := await rows.to_list(WRITE_BATCH):
+                await self._note_creators(batch)
             await insert_new(self.creator_rows, [{"_id": ROWS_BACKFILLED}])
 
     async def _note_creators(self, docs: list[dict[str, Any]]) -> None:
@@ -136,16 +131,7 @@ class InboxStore:
         additions: dict[str, list[str]] = {}
         for doc in docs:
             additions.setdefault(creator_rows_key(doc["creator_id"], doc["seller_id"]), []).append(doc["_id"])
-        operations = [UpdateOne({"_id": key}, {"$addToSet": {"rows": {"$each": ids}}}, upsert=True) for key, ids in additions.items()]
-        if not operations:
-            return
-        try:
-            await self.creator_rows.bulk_write(operations, ordered=False)
-        except BulkWriteError as exc:  # two writers created one document: ours now updates theirs
-            errors = exc.details["writeErrors"]
-            if any(error["code"] != DUPLICATE_KEY for error in errors):
-                raise
-            await self.creator_rows.bulk_write([operations[error["index"]] for error in errors], ordered=False)
+        await upsert_each(self.creator_rows, [({"_id": key}, {"$addToSet": {"rows": {"$each": ids}}}) for key, ids in additions.items()])
 
     # --- rows -----------------------------------------------------------------
 

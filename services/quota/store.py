@@ -30,7 +30,7 @@ from pymongo.errors import DuplicateKeyError
 
 from im_contracts import ChargeSource, CreatorProfileUpdated, SellerGmvUpdated
 
-from services.common.mongo import all_applied, insert_new, insert_once
+from services.common.mongo import all_applied, insert_new, insert_once, upsert_each
 from services.quota.book import Book, Keys, Versioned, charge_id, pair_id, pool_id, week_tier_id
 from services.quota.domain import STARTER_POOL, Allowance, Charge, Claim, Tier, Units, Week
 
@@ -97,15 +97,14 @@ class QuotaStore:
     # --- reply cap (R9) ----------------------------------------------------------
 
     async def lift_reply_cap(self, conversation_id: str) -> None:
-        await _upsert(self.conversations, {"_id": conversation_id}, {"$set": {"reply_lifted": True}, "$inc": {"v": 1}})
+        await upsert_each(self.conversations, [({"_id": conversation_id}, {"$set": {"reply_lifted": True}, "$inc": {"v": 1}})])
 
     async def count_seller_message(self, conversation_id: str, command_id: str, slots: int) -> None:
         """Count an admitted seller message once, among the first `slots`."""
-        await _upsert(
-            self.conversations,
+        await upsert_each(self.conversations, [(
             {"_id": conversation_id, "counted": {"$ne": command_id}},
             {"$push": {"counted": {"$each": [command_id], "$slice": slots}}, "$inc": {"v": 1}},
-        )
+        )])
 
     # --- the ledger ----------------------------------------------------------------
 
@@ -253,16 +252,6 @@ class QuotaStore:
     async def charges_in_week(self, seller_id: str, week_key: str) -> int:
         """Creators charged in the week (for the read API)."""
         return await self.charges.count_documents({"seller_id": seller_id, "week": week_key})
-
-
-async def _upsert(collection: AsyncCollection, query: dict[str, Any], update: dict[str, Any]) -> None:
-    """`update_one` with upsert. A filter keyed by `_id` that misses an existing document
-    makes the upsert a duplicate key (MongoDB also answers a racing first upsert so):
-    then the update is tried once more on the document that exists now."""
-    try:
-        await collection.update_one(query, update, upsert=True)
-    except DuplicateKeyError:
-        await collection.update_one(query, update)
 
 
 async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, Any], reported_at: datetime) -> None:
