@@ -16,6 +16,14 @@ import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.bson.BsonDecoder;
+import de.bwaldvogel.mongo.wire.bson.BsonEncoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Map;
 import de.bwaldvogel.mongo.wire.message.MongoMessage;
 import de.bwaldvogel.mongo.wire.message.MongoQuery;
 import java.util.List;
@@ -28,6 +36,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
+import org.h2.mvstore.WriteBuffer;
 import org.h2.mvstore.type.ObjectDataType;
 
 /**
@@ -143,10 +152,81 @@ public final class MongoLauncher {
     }
 
     /**
-     * Index keys in BSON value order. H2 orders keys of a class it does not know
-     * (mongo-java-server's KeyValue) by Java-serialising both sides of every
-     * comparison, and every insert, `_id` lookup and unique check walks the index:
-     * `ObjectDataType.serialize` under `SerializedObjectType.compare` showed in
+     * Documents and index keys stored as BSON, where H2's ObjectDataType Java-serialises
+     * them: every commit re-serialised each changed page whole (a class descriptor per
+     * value), and every page read from the file deserialised it again. Under the
+     * bench's 100/s mix that was most of the engine's CPU in JFR samples
+     * ({@code ObjectInputStream.readObject} under {@code Page$Leaf.readPayLoad},
+     * {@code ObjectOutputStream} under {@code MVStore.commit}).
+     * A BSON value starts with a tag ObjectDataType never writes, so a file written
+     * before reads on: its Java-serialised values are read as before and rewritten as
+     * BSON with the next change to their page. A value BSON cannot carry (an
+     * internal marker such as {@code Missing}) stays Java-serialised.
+     */
+    static final class Bson {
+        static final byte TAG = 127;  // ObjectDataType's tags end at 119
+
+        static boolean isTagged(ByteBuffer buff) { return buff.get(buff.position()) == TAG; }
+
+        /** Writes the tag and the document, or nothing if BSON cannot carry one of its values. */
+        static boolean write(WriteBuffer buff, Map<String, ?> document) {
+            ByteBuf encoded = Unpooled.buffer(256);
+            try {
+                BsonEncoder.encodeDocument(document, encoded);
+                buff.put(TAG).put(encoded.nioBuffer());
+                return true;
+            } catch (IllegalArgumentException notBson) {
+                return false;
+            } finally {
+                encoded.release();
+            }
+        }
+
+        static Document read(ByteBuffer buff) {
+            buff.get();  // the tag
+            int length = Integer.reverseBytes(buff.getInt(buff.position()));  // BSON's int32 is little-endian
+            ByteBuffer bson = buff.slice();
+            bson.limit(length);
+            buff.position(buff.position() + length);
+            return BsonDecoder.decodeBson(Unpooled.wrappedBuffer(bson));
+        }
+
+        /** A rough heap size, for the page cache's accounting (ObjectDataType guesses one average for all). */
+        static int heapSize(Object value) {
+            if (value instanceof Map) {
+                int size = 64;
+                for (Map.Entry<?, ?> entry : ((Map<?, ?>) value).entrySet()) {
+                    size += 48 + heapSize(entry.getKey()) + heapSize(entry.getValue());
+                }
+                return size;
+            }
+            if (value instanceof Collection) {
+                int size = 40;
+                for (Object element : (Collection<?>) value) size += 8 + heapSize(element);
+                return size;
+            }
+            if (value instanceof String) return 48 + 2 * ((String) value).length();
+            if (value instanceof byte[]) return 16 + ((byte[]) value).length;
+            return 24;
+        }
+    }
+
+    /** Collection data: documents by {@code _id}, the documents as BSON. */
+    static final class DocumentType extends ObjectDataType {
+        @Override public void write(WriteBuffer buff, Object value) {
+            if (!(value instanceof Document && Bson.write(buff, (Document) value))) super.write(buff, value);
+        }
+
+        @Override public Object read(ByteBuffer buff) { return Bson.isTagged(buff) ? Bson.read(buff) : super.read(buff); }
+
+        @Override public int getMemory(Object value) { return value instanceof Document ? Bson.heapSize(value) : super.getMemory(value); }
+    }
+
+    /**
+     * Index keys in BSON value order, stored as BSON. H2 orders keys of a class it
+     * does not know (mongo-java-server's KeyValue) by Java-serialising both sides of
+     * every comparison, and every insert, `_id` lookup and unique check walks the
+     * index: `ObjectDataType.serialize` under `SerializedObjectType.compare` showed in
      * jstack samples of the engine under the bench's load.
      * Values in a KeyValue are normalised (1 and 1.0 are one key, as in MongoDB).
      */
@@ -163,6 +243,28 @@ public final class MongoLauncher {
                 return Integer.compare(x.size(), y.size());
             }
             return super.compare(a, b);
+        }
+
+        /** A key as the document {"0": first value, "1": second, ...}. */
+        @Override public void write(WriteBuffer buff, Object key) {
+            if (key instanceof KeyValue) {
+                KeyValue values = (KeyValue) key;
+                Document document = new Document();
+                for (int i = 0; i < values.size(); i++) document.put(Integer.toString(i), values.get(i));
+                if (Bson.write(buff, document)) return;
+            }
+            super.write(buff, key);
+        }
+
+        @Override public Object read(ByteBuffer buff) {
+            return Bson.isTagged(buff) ? new KeyValue(new ArrayList<>(Bson.read(buff).values())) : super.read(buff);
+        }
+
+        @Override public int getMemory(Object key) {
+            if (!(key instanceof KeyValue)) return super.getMemory(key);
+            int size = 40;
+            for (Object value : (KeyValue) key) size += 8 + Bson.heapSize(value);
+            return size;
         }
     }
 
@@ -224,8 +326,9 @@ public final class MongoLauncher {
 
         @Override protected MongoCollection<Object> openOrCreateCollection(String name, CollectionOptions options) {
             String namespace = getFullCollectionNamespace(name);
-            return new IdIndexedCollection(this, name, options, store.openMap("databases." + namespace),
-                    store.openMap("meta." + namespace), cursorRegistry);
+            MVMap<Object, Document> data = store.openMap("databases." + namespace,
+                    new MVMap.Builder<Object, Document>().valueType(new DocumentType()));
+            return new IdIndexedCollection(this, name, options, data, store.openMap("meta." + namespace), cursorRegistry);
         }
     }
 
@@ -276,7 +379,8 @@ public final class MongoLauncher {
             System.err.println("usage: MongoLauncher HOST PORT FILE");
             System.exit(2);
         }
-        MVStore store = new MVStore.Builder().fileName(args[2]).autoCommitDisabled().open();
+        MVStore store = new MVStore.Builder().fileName(args[2]).autoCommitDisabled()
+                .cacheSize(Integer.getInteger("mvstore.cacheMiB", 16)).open();
         // A chunk a commit replaced is kept this long before its space is reused: a read
         // still walking an older version of a map (mongo-java-server registers no
         // readers with the store) would otherwise meet a chunk already gone, which

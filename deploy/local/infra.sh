@@ -68,7 +68,10 @@ start_mongo() {
   # stalled the engine 1.3-1.8 s per 2-minute run with no full collection, where
   # the serial one on a growing heap stalled it 4.4-4.6 s in 165 young collections
   # plus 0.5 s in full ones (~150 ms each), and answers came slower (bench/PROFILE.md).
-  MONGO_HEAP=${MONGO_HEAP:--Xms1g -Xmx1g -XX:+UseParallelGC}
+  # The page cache (mvstore.cacheMiB, H2's default 16) holds the pages last read or
+  # written, as objects: at 16 MiB most pages the bench's 100/s mix touched were read
+  # from the file again, 63 % of the engine's CPU in JFR samples (bench/PROFILE.md).
+  MONGO_HEAP=${MONGO_HEAP:--Xms2g -Xmx2g -XX:+UseParallelGC -Dmvstore.cacheMiB=768}
   # shellcheck disable=SC2086
   setsid nohup java $MONGO_HEAP -Djava.awt.headless=true \
     -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true \

@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from bson import Decimal128, Int64, MaxKey, MinKey, ObjectId, Regex, Timestamp
 from pymongo import ASCENDING, DESCENDING, InsertOne, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
@@ -249,3 +250,30 @@ async def test_acknowledged_writes_survive_a_sigkill_of_the_engine(db: AsyncData
     counted = (await db.n.find_one({"_id": "counter"}))["n"]
     assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged inserts lost"
     assert len(acknowledged) <= counted <= len(acknowledged) + writers
+
+
+async def test_every_bson_type_reads_back_from_the_file_as_written(db: AsyncDatabase, engine: Engine) -> None:
+    """The native engine stores documents and index keys as BSON of its own encoding
+    (deploy/local/MongoLauncher.java): after a restart, with nothing cached, every value
+    reads back with its type, and a unique index still finds and refuses its keys."""
+    if not engine.native:
+        pytest.skip("only the native engine is this suite's to kill")
+    values = {
+        "text": "zoë ✓", "int32": 7, "int64": Int64(1 << 40), "double": 2.5, "true": True, "none": None,
+        "when": datetime(2026, 12, 2, 1, 2, 3, 456000, tzinfo=UTC), "oid": ObjectId("64b7f0c2a1b2c3d4e5f60718"),
+        "bytes": b"\x00\x01\xff", "decimal": Decimal128("12.340"), "pattern": Regex("^a.c$", "i"),
+        "stamp": Timestamp(1_700_000_000, 3), "min": MinKey(), "max": MaxKey(),
+        "nested": {"list": [1, "two", {"three": 3.0}, []], "empty": {}},
+    }
+    await db.types.insert_one({"_id": "all", **values})
+    await db.keys.create_index([("k", ASCENDING), ("n", ASCENDING)], unique=True)
+    await db.keys.insert_many([{"_id": i, "k": f"key-{i % 7}", "n": i} for i in range(200)])
+    await asyncio.to_thread(engine.kill_and_restart)
+
+    stored = await db.types.find_one({"_id": "all"})
+    assert stored == {"_id": "all", **values}
+    assert {name: type(stored[name]) for name in values} == {name: type(value) for name, value in values.items()}
+    assert (await db.keys.find_one({"k": "key-3", "n": 10}))["_id"] == 10
+    with pytest.raises(DuplicateKeyError):
+        await db.keys.insert_one({"_id": "again", "k": "key-3", "n": 10})
+    assert await db.keys.count_documents({}) == 200
