@@ -126,11 +126,12 @@ class ServiceRuntime:
             # FastStream sleeps this long again after an empty fetch, which also lets a
             # batch gather. Going around the sleep was tried (bench/PROFILE.md, evening
             # of 2026-12-01): no effect shown beyond the bench's run-to-run spread.
-            # The broker-side wait stays aiokafka's 500 ms: a fetch returns as soon as
-            # any partition in it has data (one left out, its records unread for over
-            # the 100 ms prefetch backoff, waits for that fetch). A 20 ms wait made
-            # the idle suite use 51% of a core instead of 24% (make run, 2026-12-01).
             batch_timeout_ms=self.settings.pipeline_fetch_wait_ms,
+            # How long the broker holds a fetch that found nothing. aiokafka sends one
+            # fetch per broker at a time and leaves out a partition whose records are
+            # still unread 100 ms on (the handler busy with the last batch): that
+            # partition's next records wait for the fetch in flight, up to this long.
+            fetch_max_wait_ms=self.settings.pipeline_broker_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=safe_headers_parser,
             decoder=_raw_values,

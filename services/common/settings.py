@@ -79,6 +79,10 @@ class ServiceSettings(KafkaSettings):
     # looking again (FastStream sleeps as long after finding none): the longest
     # a record waits at a quiet stage.
     pipeline_fetch_wait_ms: int = Field(20, ge=1, le=500)
+    # How long the broker holds a send-path consumer's fetch that found nothing
+    # (aiokafka's fetch_max_wait_ms, 500 by default): the longest a record can wait
+    # behind a fetch that left its partition out (services.common.runtime).
+    pipeline_broker_wait_ms: int = Field(100, ge=1, le=500)
     # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
     lag_refresh_seconds: float = 5.0
     graceful_shutdown_seconds: float = 20.0
