@@ -28,6 +28,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=12, help="seconds at each fixed load")
     p.add_argument("--step-seconds", type=float, default=6, help="seconds at each ramp step between and above the fixed loads")
     p.add_argument("--start-rate", type=float, default=5, help="the pipeline ramp's first (low-load reference) rate")
+    p.add_argument("--warm-up-rate", type=float, default=50, help="the pipeline's untimed load before the ramp (JIT warm-up)")
+    p.add_argument("--warm-up-seconds", type=float, default=30, help="how long that load runs (0: none)")
     p.add_argument("--growth", type=float, default=1.5, help="factor between pipeline ramp steps")
     p.add_argument("--max-rate", type=float, default=6000, help="highest pipeline rate tried")
     p.add_argument("--baseline-seconds", type=float, default=5, help="seconds at each relay ramp step")
@@ -61,6 +63,8 @@ def options_from(args: argparse.Namespace) -> phases.Options:
         duration=args.duration,
         step_seconds=args.step_seconds,
         start_rate=args.start_rate,
+        warm_up_rate=args.warm_up_rate,
+        warm_up_seconds=args.warm_up_seconds,
         growth=args.growth,
         max_rate=args.max_rate,
         baseline_seconds=args.baseline_seconds,

@@ -42,6 +42,11 @@ class Options:
     duration: float = 12.0  # seconds at each fixed load
     step_seconds: float = 6.0  # seconds at each load between and above them
     start_rate: float = 5.0  # the low load whose p99 is the reference
+    # Untimed load before the ramp: right after `make run` the JVMs' JIT compilers
+    # take 35-45 s of CPU each, and the first step's p99 (the reference the
+    # divergence rule multiplies) measured that instead of the warm suite.
+    warm_up_rate: float = 50.0
+    warm_up_seconds: float = 30.0
     max_step_downs: int = 3  # halvings of the start rate tried when even it diverges
     growth: float = 1.5
     max_rate: float = 6000.0
@@ -251,6 +256,12 @@ async def measure_pipeline(target: Target, options: Options, run_id: str, pids: 
         plan = plan_for(options.loads, options.start_rate, options.growth, options.max_rate, options.duration, options.step_seconds)
         load = Load(producer, SEND_REQUESTED, tracker, mix.message, drain_seconds=30,
                     headers=[("correlation_id", f"bench-{run_id}".encode())])
+        if options.warm_up_seconds > 0:
+            warm = await load.step(-1, options.warm_up_rate, options.warm_up_seconds)
+            result["warm_up"] = {"rate": options.warm_up_rate, "seconds": options.warm_up_seconds,
+                                 "p99_ms": warm.latency.p99 if warm.latency else None}
+            log(f"  warm-up  {rate_text(options.warm_up_rate)}/s for {options.warm_up_seconds:.0f} s, untimed"
+                f" (p99 {result['warm_up']['p99_ms']} ms)")
         sampler = MemorySampler(pids)
         peaks_reset = {name: reset_peak_rss(pid) for name, pid in pids.items() if pid}
         sampler.start()

@@ -147,6 +147,8 @@ def markdown(results: dict[str, Any]) -> str:
         setup = pipeline["setup"]
         lines += ["", f"Warm-up burst: {setup['burst_messages']} messages published at once, all out in {setup['burst_seconds']} s "
                   f"({setup['burst_rate']}/s). Quota tiers: {setup['tiers']}. Rejections during the ramp: {pipeline.get('rejections_by_reason') or 'none'}."]
+    if warm := pipeline.get("warm_up"):
+        lines += ["", f"Before the ramp, untimed: {rate_text(warm['rate'])}/s for {warm['seconds']:.0f} s (JIT warm-up; its p99 {warm['p99_ms']} ms)."]
     inbox = results.get("inbox_reads") or {}
     lines += ["", "## Inbox reads", ""]
     if (na := _status(inbox)) is not None:
