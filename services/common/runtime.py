@@ -127,11 +127,7 @@ class ServiceRuntime:
             # batch gather. Going around the sleep was tried (bench/PROFILE.md, evening
             # of 2026-12-01): no effect shown beyond the bench's run-to-run spread.
             batch_timeout_ms=self.settings.pipeline_fetch_wait_ms,
-            # How long the broker holds a fetch that found nothing. aiokafka sends one
-            # fetch per broker at a time and leaves out a partition whose records are
-            # still unread 100 ms on (the handler busy with the last batch): that
-            # partition's next records wait for the fetch in flight, up to this long.
-            fetch_max_wait_ms=self.settings.pipeline_broker_wait_ms,
+            fetch_max_wait_ms=self.settings.pipeline_broker_wait_ms,  # why not aiokafka's 500: see the setting
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=safe_headers_parser,
             decoder=_raw_values,

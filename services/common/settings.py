@@ -80,8 +80,10 @@ class ServiceSettings(KafkaSettings):
     # a record waits at a quiet stage.
     pipeline_fetch_wait_ms: int = Field(20, ge=1, le=500)
     # How long the broker holds a send-path consumer's fetch that found nothing
-    # (aiokafka's fetch_max_wait_ms, 500 by default): the longest a record can wait
-    # behind a fetch that left its partition out (services.common.runtime).
+    # (aiokafka's fetch_max_wait_ms, 500 by default). aiokafka sends one fetch per
+    # broker at a time and leaves out a partition whose records are still unread
+    # 100 ms on (the handler busy with the last batch): that partition's next
+    # records wait for the fetch in flight, up to this long.
     pipeline_broker_wait_ms: int = Field(100, ge=1, le=500)
     # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
     lag_refresh_seconds: float = 5.0

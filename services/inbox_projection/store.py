@@ -98,12 +98,16 @@ CREATOR_ROW_SHARDS = 16
 ROWS_BACKFILLED = "#backfilled"  # no creator's key: those are `<creator>#<n>` with a non-empty creator
 
 
+def _shard_key(creator_id: str, shard: int) -> str:
+    return f"{creator_id}#{shard}"
+
+
 def creator_rows_key(creator_id: str, seller_id: str) -> str:
-    return f"{creator_id}#{zlib.crc32(seller_id.encode()) % CREATOR_ROW_SHARDS}"
+    return _shard_key(creator_id, zlib.crc32(seller_id.encode()) % CREATOR_ROW_SHARDS)
 
 
 def creator_rows_keys(creator_id: str) -> list[str]:
-    return [f"{creator_id}#{n}" for n in range(CREATOR_ROW_SHARDS)]
+    return [_shard_key(creator_id, n) for n in range(CREATOR_ROW_SHARDS)]
 
 
 class InboxStore:
