@@ -17,6 +17,7 @@ At low load a fetch returns one record, and a batch is just that record.
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -170,10 +171,12 @@ class BatchConsumer(Generic[M]):
         await runtime.wait_out(lambda: runtime.publisher.send_each(outgoing), topic=topic)
         if self.after_publish is not None:
             await runtime.wait_out(lambda: self.after_publish(items, decisions), topic=topic)
+        outcomes = Counter(decision.outcome for decision in decisions if decision.outcome)
+        for outcome, count in outcomes.items():
+            runtime.metrics.outcomes.labels(outcome).inc(count)
+        for body_type, count in Counter(type_label(item.body) for item in items).items():
+            runtime.metrics.handled.labels(topic, body_type, "ok").inc(count)
         for item, decision in zip(items, decisions, strict=True):
-            if decision.outcome:
-                runtime.metrics.outcomes.labels(decision.outcome).inc()
-            self._count(item.record, item.body, "ok")
             log.debug("handled", offset=item.record.offset, partition=item.record.partition,
                       command_id=getattr(item.message, "command_id", None), outcome=decision.outcome)
 

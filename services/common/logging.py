@@ -18,6 +18,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     ]
     structlog.configure(
         processors=[
+            # Drop a line below the level before any processor formats it: the
+            # send path writes a DEBUG line per record.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,

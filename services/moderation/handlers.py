@@ -111,7 +111,7 @@ def register(
     async def screen_each(sends: list[SendMessage]) -> list[Decision]:
         # The first stored decision wins: a block landing between a send and its
         # redelivery cannot turn a delivered send into a rejected one (I1, I2).
-        return await runtime.decisions.decide_each(
+        return await runtime.decisions.decide_pure_each(
             [send.command_id for send in sends], lambda positions: judge_each([sends[n] for n in positions])
         )
 
