@@ -40,6 +40,10 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
+    # No caller, thread or process lookups per record: the JSON lines carry none of
+    # them (the logging module's documented optimisations; findCaller walks the stack).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -85,6 +85,9 @@ class ServiceSettings(KafkaSettings):
     # 100 ms on (the handler busy with the last batch): that partition's next
     # records wait for the fetch in flight, up to this long.
     pipeline_broker_wait_ms: int = Field(100, ge=1, le=500)
+    # A send-path consumer commits the offsets it has handled in the background, at
+    # most once per this long: whatever is handled meanwhile rides the next commit.
+    pipeline_commit_interval_ms: int = Field(50, ge=0, le=5_000)
     # How often /metrics' im_consumer_lag is refreshed from the consumers' fetch positions.
     lag_refresh_seconds: float = 5.0
     graceful_shutdown_seconds: float = 20.0

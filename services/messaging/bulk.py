@@ -60,6 +60,8 @@ class BulkCoordinator:
     async def record_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Count fan-out outcomes towards their jobs (one read of the jobs, one write
         of the outcomes and one count per job) and complete the jobs they finish."""
+        if not outcomes:  # most batches carry no fan-out: no read of the jobs
+            return
         jobs = await self.store.find_jobs(list({outcome.bulk_id for outcome in outcomes}))
         by_job: dict[str, dict[str, dict[str, Any]]] = {}
         correlation: dict[str, str | None] = {}

@@ -277,3 +277,25 @@ async def test_every_bson_type_reads_back_from_the_file_as_written(db: AsyncData
     with pytest.raises(DuplicateKeyError):
         await db.keys.insert_one({"_id": "again", "k": "key-3", "n": 10})
     assert await db.keys.count_documents({}) == 200
+
+
+async def test_documents_changed_in_place_reach_the_file_as_they_became(db: AsyncDatabase, engine: Engine) -> None:
+    """mongo-java-server changes an updated document in place and puts it again: every
+    kind of update (operators, replacement, find-and-modify, upsert) reaches the file
+    as changed, also after later writes rewrite the same pages with the neighbours."""
+    if not engine.native:
+        pytest.skip("only the native engine is this suite's to kill")
+    await db.pages.insert_many([{"_id": i, "n": 0, "nested": {"tags": ["a"]}} for i in range(300)])
+    await db.pages.update_many({"_id": {"$lt": 100}}, {"$inc": {"n": 1}, "$push": {"nested.tags": "b"}})
+    await db.pages.replace_one({"_id": 150}, {"replaced": True})
+    await db.pages.find_one_and_update({"_id": 200}, {"$set": {"nested.tags.0": "z"}, "$unset": {"n": ""}})
+    await db.pages.update_one({"_id": 400}, {"$set": {"n": 4}}, upsert=True)
+    await db.pages.insert_many([{"_id": 1000 + i} for i in range(300)])  # rewrites the pages again
+    await asyncio.to_thread(engine.kill_and_restart)
+
+    stored = {doc["_id"]: doc for doc in await db.pages.find({"_id": {"$lt": 1000}}).to_list()}
+    assert all(stored[i] == {"_id": i, "n": 1, "nested": {"tags": ["a", "b"]}} for i in range(100))
+    assert all(stored[i] == {"_id": i, "n": 0, "nested": {"tags": ["a"]}} for i in range(100, 300) if i not in (150, 200))
+    assert stored[150] == {"_id": 150, "replaced": True}
+    assert stored[200] == {"_id": 200, "nested": {"tags": ["z"]}}
+    assert stored[400] == {"_id": 400, "n": 4}
