@@ -66,18 +66,23 @@ class DecisionStore:
         (decision,) = await self.decide_each([command_id], decide_it)
         return decision
 
-    async def decide_each(
-        self, command_ids: Sequence[str], decide: Callable[[list[int]], Awaitable[list[Decision]]]
-    ) -> list[Decision]:
-        """`decide_once` for a batch, in one pass: the stored decisions read with
-        one query, `decide` called once with the positions of the commands
-        without one (the first of each command_id), the new ones stored with one
-        unordered insert. Returns the decision that stands for every position;
-        a command met twice gets its first decision twice."""
-        stored = {
+    async def stored(self, command_ids: Sequence[str]) -> dict[str, Decision]:
+        """The stored decisions of these commands, with one query."""
+        return {
             doc["_id"]: Decision.from_document(doc)
             for doc in await self._collection.find({"_id": {"$in": list(set(command_ids))}}).to_list()
         }
+
+    async def decide_each(
+        self, command_ids: Sequence[str], decide: Callable[[list[int]], Awaitable[list[Decision]]],
+        stored: dict[str, Decision] | None = None,
+    ) -> list[Decision]:
+        """`decide_once` for a batch, in one pass: the stored decisions read with
+        one query (or given, as `stored` read them), `decide` called once with the
+        positions of the commands without one (the first of each command_id), the
+        new ones stored with one unordered insert. Returns the decision that stands
+        for every position; a command met twice gets its first decision twice."""
+        stored = dict(await self.stored(command_ids) if stored is None else stored)
         first: dict[str, int] = {}
         for position, command_id in enumerate(command_ids):
             if command_id not in stored:

@@ -96,8 +96,8 @@ class Projector:
         When another writer changed one of the rows first, they are changed one
         at a time, a few at once."""
         keys = {conversation_id(seller_id, creator_id): (seller_id, creator_id) for seller_id, creator_id in conversations}
-        docs = await self.store.load_docs(list(keys))
-        profiles = await self.store.profiles_of({creator_id for _, creator_id in conversations})
+        docs, profiles = await asyncio.gather(
+            self.store.load_docs(list(keys)), self.store.profiles_of({creator_id for _, creator_id in conversations}))
         changes, trailing = [], []
         for key, (seller_id, creator_id) in keys.items():
             doc = docs.get(key)

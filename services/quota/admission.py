@@ -57,10 +57,14 @@ class Admission:
         self.store = store
         self.policy = policy
 
-    async def decide_each(self, sends: list[SendMessage]) -> list[Decision]:
-        weeks = [self.policy.week_of(send.occurred_at) for send in sends]
-        book = await self.store.load_book(keys_of([(s.seller_id, s.creator_id, w) for s, w in zip(sends, weeks, strict=True)]))
-        decisions = [self._judge_in(book, send, week) for send, week in zip(sends, weeks, strict=True)]
+    async def load_book(self, sends: list[SendMessage]) -> Book:
+        """What the store holds about every pair of these sends (one query per collection)."""
+        return await self.store.load_book(keys_of([(s.seller_id, s.creator_id, self.policy.week_of(s.occurred_at)) for s in sends]))
+
+    async def decide_each(self, sends: list[SendMessage], book: Book) -> list[Decision]:
+        """The sends judged in order against `book` (loaded for them, or for more),
+        which is then written back."""
+        decisions = [self._judge_in(book, send, self.policy.week_of(send.occurred_at)) for send in sends]
         if await self.store.write_book(book):
             return decisions
         return [await self.decide(send) for send in sends]

@@ -1,6 +1,8 @@
 """Quota's subscribers: every screened send is admitted or refused once; directory
 and collaboration events keep the facts that admission judges by."""
 
+import asyncio
+
 from im_contracts import (
     CollaborationEvent,
     CreatorConnected,
@@ -25,8 +27,12 @@ CONNECTED_BY_COLLABORATION = "collaboration"
 def register(runtime: ServiceRuntime, store: QuotaStore, admission: Admission) -> None:
     async def admit(batch: list[Incoming[SendScreened]]) -> list[Decision]:
         sends = [item.message.send for item in batch]
+        command_ids = [send.command_id for send in sends]
+        # The stored decisions and the batch's Book read at once: a round trip less
+        # per batch; a redelivered command's part of the Book is read for nothing.
+        stored, book = await asyncio.gather(runtime.decisions.stored(command_ids), admission.load_book(sends))
         return await runtime.decisions.decide_each(
-            [send.command_id for send in sends], lambda positions: admission.decide_each([sends[n] for n in positions])
+            command_ids, lambda positions: admission.decide_each([sends[n] for n in positions], book), stored
         )
 
     runtime.batch_subscriber(SEND_SCREENED, SendScreenedMessage, admit, title="quota:admit")
