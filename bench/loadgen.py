@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.partitioner import DefaultPartitioner
 
-from bench.stats import DivergenceRule, LatencySummary, StepResult
+from bench.stats import DivergenceRule, LatencySummary, StepResult, reference_p99
 from services.common.kafka_client import client_options
 from services.common.settings import KafkaSettings
 
@@ -263,17 +263,15 @@ async def ramp(
     step_down: Callable[[float], StepPlan] | None = None,
     max_step_downs: int = 0,
 ) -> list[StepResult]:
-    """Run the steps in order until one diverges (the first step's p99 is the
-    low-load reference). If the very first step already diverges, halve its
-    rate (``step_down`` plans each lower step) up to ``max_step_downs`` times
-    until a step holds, so the result still brackets the sustainable rate."""
+    """Run the steps in order until one diverges (the lowest p99 of the first
+    steps is the low-load reference, `reference_p99`). If the very first step
+    already diverges, halve its rate (``step_down`` plans each lower step) up to
+    ``max_step_downs`` times until a step holds, so the result still brackets
+    the sustainable rate."""
     results: list[StepResult] = []
-    reference: float | None = None
     for number, step in enumerate(plan):
         result = await run_step(number, step)
-        result.diverged = rule.reason(result, reference)
-        if reference is None and result.latency is not None:
-            reference = result.latency.p99
+        result.diverged = rule.reason(result, reference_p99(results))
         results.append(result)
         report(result)
         if result.diverged:

@@ -27,7 +27,7 @@ from bench.inbox_rows import RowFormatUnknown, row_format
 from bench.loadgen import Load, Sink, StepPlan, Tracker, command_id_of, new_producer, ramp
 from bench.pipeline import PipelineMix
 from bench.relay import bench_topics, relay_processes, relay_topics
-from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates, rate_text
+from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, ramp_rates, rate_text, reference_p99
 from services.common.lag import group_lags
 from bench.target import MemorySampler, Target, consumes, cpu_seconds, infra_pids, memory_kib, reset_peak_rss
 
@@ -41,9 +41,9 @@ class Options:
     loads: list[float] = field(default_factory=lambda: [100.0, 300.0, 1000.0])
     duration: float = 12.0  # seconds at each fixed load
     step_seconds: float = 6.0  # seconds at each load between and above them
-    start_rate: float = 5.0  # the low load whose p99 is the reference
+    start_rate: float = 5.0  # the ramp's first rate (its first steps give the reference p99)
     # Untimed load before the ramp: right after `make run` the JVMs' JIT compilers
-    # take 35-45 s of CPU each, and the first step's p99 (the reference the
+    # take 35-45 s of CPU each, and the first steps' p99 (the reference the
     # divergence rule multiplies) measured that instead of the warm suite.
     warm_up_rate: float = 50.0
     warm_up_seconds: float = 30.0
@@ -92,7 +92,6 @@ def ramp_summary(plan: list[StepPlan], steps: list[StepResult]) -> dict[str, Any
     best = max_sustained(steps)
     above = [s for s in steps if s.diverged and (best is None or s.offered_rate > best.offered_rate)]
     first_diverged = min(above, key=lambda s: s.offered_rate, default=None)
-    held = sorted((s for s in steps if s.diverged is None and s.latency), key=lambda s: s.offered_rate)
     ran = {s.offered_rate for s in steps}
     return {
         "steps": [s.to_dict() for s in sorted(steps, key=lambda s: s.offered_rate)],
@@ -101,7 +100,7 @@ def ramp_summary(plan: list[StepPlan], steps: list[StepResult]) -> dict[str, Any
         "first_diverged": first_diverged.to_dict() if first_diverged else None,
         "bench_bound": bool(first_diverged and first_diverged.diverged and "bench-bound" in first_diverged.diverged),
         "not_run_fixed_loads": [p.rate for p in plan if p.fixed and p.rate not in ran],
-        "low_load_p99_ms": held[0].latency.p99 if held else None,
+        "low_load_p99_ms": reference_p99(sorted(steps, key=lambda s: s.offered_rate)),
     }
 
 

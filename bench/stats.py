@@ -103,6 +103,18 @@ class DivergenceRule:
         return None
 
 
+# The ramp's low-load reference is the lowest p99 of its first steps: one stall in
+# the first step (a p99 of 189 ms against 52-72 ms in the runs around it, full bench
+# 15-41-05) must not loosen the rule for the whole ramp.
+REFERENCE_STEPS = 3
+
+
+def reference_p99(steps: Sequence[StepResult]) -> float | None:
+    """The low-load p99 the divergence rule multiplies: the lowest of the first steps'."""
+    p99s = [step.latency.p99 for step in steps[:REFERENCE_STEPS] if step.latency is not None]
+    return min(p99s) if p99s else None
+
+
 def rate_text(rate: float) -> str:
     """A message rate for people: 1,500 / 225 / 2.5 / 0.625."""
     return f"{rate:,.0f}" if rate >= 10 else f"{rate:.3g}"

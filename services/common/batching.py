@@ -5,7 +5,8 @@ records of the partitions its consumer owns, each partition's in order) and
 handles it as one unit: every record decoded and validated on its own, the
 valid ones given to the stage's handler together (one load, one decision pass,
 one write per collection), every record its decisions produce handed to the
-producer and their acks awaited once, the offsets committed once after that.
+producer and their acks awaited once; its offsets are then committed in the
+background (services.common.runtime.BackgroundCommits).
 
 A record that cannot be decoded or validated is dead-lettered on its own and
 never holds back its neighbours (I3). If the handler fails on the batch for a

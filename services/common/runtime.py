@@ -112,7 +112,7 @@ class ServiceRuntime:
         purpose: str = "", after_publish: AfterPublish[Any] | None = None,
     ) -> Any:
         """A send-path subscriber handed one fetch at a time (services.common.batching);
-        the fetch's offsets are committed once the whole batch is handled."""
+        a fetch's offsets are committed (in the background) once the whole batch is handled."""
         if DOCUMENTING.get():
             # The AsyncAPI document shows what each record of the topic carries.
             async def one_record(message: model, msg: KafkaMessage) -> None: ...  # type: ignore[valid-type]

@@ -5,7 +5,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.loadgen import command_id_of
-from bench.stats import DivergenceRule, LatencySummary, StepResult, max_sustained, percentile, ramp_rates, rate_text
+from bench.stats import (
+    DivergenceRule,
+    LatencySummary,
+    StepResult,
+    max_sustained,
+    percentile,
+    ramp_rates,
+    rate_text,
+    reference_p99,
+)
 
 
 def step(rate: float, *, p99: float = 10.0, out: float | None = None, generated: float | None = None, aborted: bool = False) -> StepResult:
@@ -99,3 +108,9 @@ def test_command_id_is_read_without_parsing_the_whole_body() -> None:
 
 def test_rates_read_well_at_both_ends() -> None:
     assert [rate_text(r) for r in (1500, 225, 10, 2.5, 0.625)] == ["1,500", "225", "10", "2.5", "0.625"]
+
+
+def test_the_low_load_reference_is_the_lowest_p99_of_the_first_three_steps() -> None:
+    assert reference_p99([]) is None
+    assert reference_p99([step(5, p99=189), step(7.5, p99=109), step(11, p99=140), step(17, p99=50)]) == 109
+    assert reference_p99([step(5, p99=60)]) == 60
