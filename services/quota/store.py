@@ -164,13 +164,17 @@ class QuotaStore:
             (self.allowances, _conditional(book.allowances)),
             (self.week_tiers, [InsertOne(doc) for doc in book.new_week_tiers.values()]),
             (self.charges, [InsertOne(doc) for doc in book.new_charges.values()]),
-            (self.conversations, _conditional(book.conversations)),
         )
         for collection, operations in steps:
             if not await all_applied(collection, operations):
                 return False
-        await insert_new(self.connections, list(book.new_connections.values()))  # the first way of connecting is kept (R5)
-        return True
+        # Together: only creator sends connect, and judged again one at a time
+        # (should the conversations' write meet another writer) they connect the same.
+        applied, _ = await asyncio.gather(
+            all_applied(self.conversations, _conditional(book.conversations)),
+            insert_new(self.connections, list(book.new_connections.values())),  # the first way of connecting is kept (R5)
+        )
+        return applied
 
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
         doc = await self.week_tiers.find_one({"_id": week_tier_id(seller_id, week_key)})
