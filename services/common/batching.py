@@ -6,7 +6,7 @@ handles it as one unit: every record decoded and validated on its own, the
 valid ones given to the stage's handler together (one load, one decision pass,
 one write per collection), every record its decisions produce handed to the
 producer and their acks awaited once; its offsets are then committed in the
-background (services.common.runtime.BackgroundCommits).
+background (`BackgroundCommits`).
 
 A record that cannot be decoded or validated is dead-lettered on its own and
 never holds back its neighbours (I3). If the handler fails on the batch for a
@@ -16,6 +16,7 @@ whole batch, which the handlers' stored decisions make safe to redo (I1, I2).
 At low load a fetch returns one record, and a batch is just that record.
 """
 
+import asyncio
 import dataclasses
 import time
 from collections import Counter
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter
 
 from im_contracts.keys import CORRELATION_ID_HEADER
@@ -118,7 +120,7 @@ class BatchConsumer(Generic[M]):
         try:
             for bad in rejected:
                 await dead_letter(runtime, bad.record, bad.body, bad.error, _correlation_id(bad.record))
-                self._count(bad.record, bad.body, "dead_letter")
+                self._count(topic, [bad.body], "dead_letter")
             if valid:
                 await self._handle(valid)
             runtime.health.mark_recovered()
@@ -162,7 +164,7 @@ class BatchConsumer(Generic[M]):
                     if is_transient(one_exc) or is_broken_producer(one_exc):
                         raise
                     await dead_letter(runtime, item.record, item.body, one_exc, item.correlation_id)
-                    self._count(item.record, item.body, "dead_letter")
+                    self._count(topic, [item.body], "dead_letter")
 
     async def _decide_and_publish(self, items: list[Incoming[M]], topic: str) -> None:
         runtime = self.runtime
@@ -175,11 +177,93 @@ class BatchConsumer(Generic[M]):
         outcomes = Counter(decision.outcome for decision in decisions if decision.outcome)
         for outcome, count in outcomes.items():
             runtime.metrics.outcomes.labels(outcome).inc(count)
-        for body_type, count in Counter(type_label(item.body) for item in items).items():
-            runtime.metrics.handled.labels(topic, body_type, "ok").inc(count)
+        self._count(topic, [item.body for item in items], "ok")
         for item, decision in zip(items, decisions, strict=True):
             log.debug("handled", offset=item.record.offset, partition=item.record.partition,
                       command_id=getattr(item.message, "command_id", None), outcome=decision.outcome)
 
-    def _count(self, record: Any, body: dict[str, Any] | None, result: str) -> None:
-        self.runtime.metrics.handled.labels(record.topic, type_label(body or {}), result).inc()
+    def _count(self, topic: str, bodies: Sequence[dict[str, Any] | None], result: str) -> None:
+        """im_messages_handled_total, one increment per body type."""
+        for body_type, count in Counter(type_label(body or {}) for body in bodies).items():
+            self.runtime.metrics.handled.labels(topic, body_type, result).inc(count)
+
+
+def straight_to(
+    subscriber: Any, batch: BatchConsumer[Any], commits: "BackgroundCommits"
+) -> Callable[[tuple[Any, ...]], Awaitable[None]]:
+    """What the subscriber's consume loop does with each fetch: hand it to the batch
+    consumer, then have its offsets committed. FastStream's dispatch (context scopes,
+    middlewares, dependency injection, a message object per fetch) cost as much CPU
+    per batch as the stage's own work; the batch consumer logs, counts and
+    dead-letters itself. Holding the subscriber's lock keeps the graceful stop's drain."""
+
+    async def consume_fetch(records: tuple[Any, ...]) -> None:
+        consumer = subscriber.consumer
+        if not subscriber.running or consumer is None:
+            return
+        with subscriber.lock:
+            try:
+                await batch.consume(records, consumer)
+            except Exception as exc:  # stopping mid-outage, or a broken producer: hand the fetch again
+                for tp, offset in _earliest_offsets(records).items():
+                    consumer.seek(tp, offset)
+                log.warning("batch left uncommitted", error=f"{type(exc).__name__}: {exc}")
+                return
+            commits.handled(consumer, records)
+
+    return consume_fetch
+
+
+class BackgroundCommits:
+    """The offsets of one consumer's handled fetches, committed in the background: one
+    commit in flight at a time, at most one per `interval`, whatever is handled
+    meanwhile riding the next. A stage never waits for its commit. The offsets are the
+    handled records' own, never the consumer's position (already past the fetch being
+    handled), so a crash redelivers only what was handled and not yet committed, and
+    the stored decisions replay it (I2, I4). A rebalance meanwhile hands the new owner
+    that rest again; offsets of partitions no longer assigned are dropped."""
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._consumer: AIOKafkaConsumer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._last = 0.0
+
+    def handled(self, consumer: AIOKafkaConsumer, records: Sequence[Any]) -> None:
+        if consumer is not self._consumer:  # a restarted subscriber: the old consumer's offsets are void
+            self._consumer, self._pending = consumer, {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._pending[tp] = max(record.offset + 1, self._pending.get(tp, 0))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._commit_pending())
+
+    async def flush(self) -> None:
+        """Wait for the offsets handled so far to be committed (a graceful stop)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def _commit_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending and self._consumer is not None:
+            if (wait := self._last + self._interval - loop.time()) > 0:
+                await asyncio.sleep(wait)
+            consumer, assigned = self._consumer, self._consumer.assignment()
+            offsets = {tp: offset for tp, offset in self._pending.items() if tp in assigned}
+            self._pending = {}
+            self._last = loop.time()
+            if not offsets:
+                continue
+            try:
+                await consumer.commit(offsets)
+            except Exception as exc:  # a rebalance or an outage: the next owner is handed these again
+                log.warning("commit failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def _earliest_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
+    earliest: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
+    return earliest

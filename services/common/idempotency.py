@@ -96,14 +96,10 @@ class DecisionStore:
         self, command_ids: Sequence[str], decide: Callable[[list[int]], Awaitable[list[Decision]]]
     ) -> list[Decision]:
         """`decide_each` for decisions that change nothing but their own record (a
-        screening): every command decided, then stored with one unordered insert,
-        and only those whose insert met a stored decision read back. One round trip
-        instead of two when nothing is redelivered; the stored decision still wins."""
-        first: dict[str, int] = {}
-        for position, command_id in enumerate(command_ids):
-            first.setdefault(command_id, position)
-        standing = await self._record_each(dict(zip(first, await decide(list(first.values())), strict=True)))
-        return [standing[command_id] for command_id in command_ids]
+        screening): every command decided without reading first, and only those
+        whose insert met a stored decision read back. One round trip instead of two
+        when nothing is redelivered; the stored decision still wins."""
+        return await self.decide_each(command_ids, decide, stored={})
 
     async def _record_each(self, decided: dict[str, Decision]) -> dict[str, Decision]:
         """Store the decisions unless stored meanwhile; return the ones that stand."""

@@ -17,8 +17,8 @@ from im_contracts import ContractModel, kafka_key
 from im_contracts.keys import CORRELATION_ID_HEADER
 
 JSON_HEADERS = {"content-type": "application/json"}
-# The same headers as FastStream's publish writes, for the producer's own send.
-CONTENT_TYPE_HEADER = ("content-type", b"application/json")
+# The same header in the producer's own form.
+CONTENT_TYPE_HEADER = ("content-type", JSON_HEADERS["content-type"].encode())
 
 
 @dataclass(frozen=True, slots=True)

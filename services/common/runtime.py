@@ -23,7 +23,7 @@ from im_contracts import ModerationEvent, SellerAccessChanged
 from im_contracts.topics import MODERATION_EVENTS
 
 from services.common.access import SellerAccessView
-from services.common.batching import AfterPublish, BatchConsumer, BatchHandler, safe_headers_parser
+from services.common.batching import AfterPublish, BackgroundCommits, BatchConsumer, BatchHandler, safe_headers_parser, straight_to
 from services.common.consuming import InvalidInputHook, consumer_middleware, json_object_decoder
 from services.common.errors import is_broken_producer, is_transient
 from services.common.health import Health, RecordTracker
@@ -143,7 +143,7 @@ class ServiceRuntime:
 
         commits = BackgroundCommits(self.settings.pipeline_commit_interval_ms / 1000)
         self._commits.append(commits)
-        subscriber.consume_one = _straight_to(subscriber, batch, commits)
+        subscriber.consume_one = straight_to(subscriber, batch, commits)
         return consume
 
     def on_startup(self, step: Callable[[], Awaitable[None]]) -> None:
@@ -262,89 +262,6 @@ class ServiceRuntime:
         stuck = self.records.stuck()
         checks["records"] = {"ok": not stuck, "stuck": stuck}
         return checks
-
-
-def _straight_to(
-    subscriber: Any, batch: BatchConsumer[Any], commits: "BackgroundCommits"
-) -> Callable[[tuple[Any, ...]], Awaitable[None]]:
-    """What the subscriber's consume loop does with each fetch: hand it to the batch
-    consumer, then have its offsets committed. FastStream's dispatch (context scopes,
-    middlewares, dependency injection, a message object per fetch) cost as much CPU
-    per batch as the stage's own work; the batch consumer logs, counts and
-    dead-letters itself. Holding the subscriber's lock keeps the graceful stop's drain."""
-    log = get_logger("im.consumer")
-
-    async def consume_fetch(records: tuple[Any, ...]) -> None:
-        consumer = subscriber.consumer
-        if not subscriber.running or consumer is None:
-            return
-        with subscriber.lock:
-            try:
-                await batch.consume(records, consumer)
-            except Exception as exc:  # stopping mid-outage, or a broken producer: hand the fetch again
-                for tp, offset in _earliest_offsets(records).items():
-                    consumer.seek(tp, offset)
-                log.warning("batch left uncommitted", error=f"{type(exc).__name__}: {exc}")
-                return
-            commits.handled(consumer, records)
-
-    return consume_fetch
-
-
-class BackgroundCommits:
-    """The offsets of one consumer's handled fetches, committed in the background: one
-    commit in flight at a time, at most one per `interval`, whatever is handled
-    meanwhile riding the next. A stage never waits for its commit. The offsets are the
-    handled records' own, never the consumer's position (already past the fetch being
-    handled), so a crash redelivers only what was handled and not yet committed, and
-    the stored decisions replay it (I2, I4). A rebalance meanwhile hands the new owner
-    that rest again; offsets of partitions no longer assigned are dropped."""
-
-    def __init__(self, interval: float) -> None:
-        self._interval = interval
-        self._consumer: AIOKafkaConsumer | None = None
-        self._pending: dict[TopicPartition, int] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._last = 0.0
-        self._log = get_logger("im.consumer")
-
-    def handled(self, consumer: AIOKafkaConsumer, records: Sequence[Any]) -> None:
-        if consumer is not self._consumer:  # a restarted subscriber: the old consumer's offsets are void
-            self._consumer, self._pending = consumer, {}
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            self._pending[tp] = max(record.offset + 1, self._pending.get(tp, 0))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._commit_pending())
-
-    async def flush(self) -> None:
-        """Wait for the offsets handled so far to be committed (a graceful stop)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
-
-    async def _commit_pending(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._pending and self._consumer is not None:
-            if (wait := self._last + self._interval - loop.time()) > 0:
-                await asyncio.sleep(wait)
-            consumer, assigned = self._consumer, self._consumer.assignment()
-            offsets = {tp: offset for tp, offset in self._pending.items() if tp in assigned}
-            self._pending = {}
-            self._last = loop.time()
-            if not offsets:
-                continue
-            try:
-                await consumer.commit(offsets)
-            except Exception as exc:  # a rebalance or an outage: the next owner is handed these again
-                self._log.warning("commit failed", error=f"{type(exc).__name__}: {exc}")
-
-
-def _earliest_offsets(records: Sequence[Any]) -> dict[TopicPartition, int]:
-    earliest: dict[TopicPartition, int] = {}
-    for record in records:
-        tp = TopicPartition(record.topic, record.partition)
-        earliest[tp] = min(record.offset, earliest.get(tp, record.offset))
-    return earliest
 
 
 async def _raw_values(msg: Any) -> Any:

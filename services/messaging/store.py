@@ -47,15 +47,12 @@ class MessageStore:
         gets the stored one back. Returns the stored message of every send."""
         stored: dict[str, dict[str, Any]] = {}
         waiting = list({admitted.command_id: admitted for admitted in sends}.values())
-        # The first round reads the messages and their conversations' counters at once
-        # (a round trip less per batch; a redelivered command's counter read for nothing).
-        counters: dict[str, dict[str, Any]] | None = None
         while waiting:
-            found_messages = self.messages.find({"_id": {"$in": [a.command_id for a in waiting]}}).to_list()
-            if counters is None:
-                found, counters = await asyncio.gather(found_messages, self._counters_of(waiting))
-            else:
-                found, counters = await found_messages, await self._counters_of(waiting)
+            # The messages and their conversations' counters read at once (a round trip
+            # less; a stored command's counter is read for nothing). Seqs are taken by
+            # conditional updates on the counters as read, so the reads' order is free.
+            found, counters = await asyncio.gather(
+                self.messages.find({"_id": {"$in": [a.command_id for a in waiting]}}).to_list(), self._counters_of(waiting))
             stored |= {doc["_id"]: doc for doc in found}
             waiting = [a for a in waiting if a.command_id not in stored]
             if not waiting:

@@ -1,4 +1,4 @@
-"""A send-path consumer's commits (services.common.runtime.BackgroundCommits): the
+"""A send-path consumer's commits (services.common.batching.BackgroundCommits): the
 handled records' own offsets, one commit in flight, what is handled meanwhile riding
 the next, partitions no longer assigned left out."""
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from aiokafka import TopicPartition
 
-from services.common.runtime import BackgroundCommits
+from services.common.batching import BackgroundCommits
 
 A, B, GONE = TopicPartition("t", 0), TopicPartition("t", 1), TopicPartition("t", 2)
 
