@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from pydantic import TypeAdapter
 
 from im_contracts.keys import CORRELATION_ID_HEADER
@@ -212,6 +212,19 @@ def straight_to(
             commits.handled(consumer, records)
 
     return consume_fetch
+
+
+class OnRebalance(ConsumerRebalanceListener):
+    """Calls `changed` whenever partitions are revoked from the consumer or assigned to it."""
+
+    def __init__(self, changed: Callable[[], None]) -> None:
+        self._changed = changed
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self._changed()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._changed()
 
 
 class BackgroundCommits:

@@ -23,7 +23,15 @@ from im_contracts import ModerationEvent, SellerAccessChanged
 from im_contracts.topics import MODERATION_EVENTS
 
 from services.common.access import SellerAccessView
-from services.common.batching import AfterPublish, BackgroundCommits, BatchConsumer, BatchHandler, safe_headers_parser, straight_to
+from services.common.batching import (
+    AfterPublish,
+    BackgroundCommits,
+    BatchConsumer,
+    BatchHandler,
+    OnRebalance,
+    safe_headers_parser,
+    straight_to,
+)
 from services.common.consuming import InvalidInputHook, consumer_middleware, json_object_decoder
 from services.common.errors import is_broken_producer, is_transient
 from services.common.health import Health, RecordTracker
@@ -110,9 +118,11 @@ class ServiceRuntime:
     def batch_subscriber(
         self, topic: str, model: Any, handle: BatchHandler[Any], *, title: str,
         purpose: str = "", after_publish: AfterPublish[Any] | None = None,
+        on_rebalance: Callable[[], None] | None = None,
     ) -> Any:
         """A send-path subscriber handed one fetch at a time (services.common.batching);
-        a fetch's offsets are committed (in the background) once the whole batch is handled."""
+        a fetch's offsets are committed (in the background) once the whole batch is handled.
+        `on_rebalance` is called whenever the consumer's partitions are revoked or assigned."""
         if DOCUMENTING.get():
             # The AsyncAPI document shows what each record of the topic carries.
             async def one_record(message: model, msg: KafkaMessage) -> None: ...  # type: ignore[valid-type]
@@ -133,6 +143,7 @@ class ServiceRuntime:
             parser=safe_headers_parser,
             decoder=_raw_values,
             auto_offset_reset=self.settings.auto_offset_reset,
+            listener=None if on_rebalance is None else OnRebalance(on_rebalance),
             title=title,
         )
 

@@ -1,7 +1,8 @@
 """Admission of screened sends.
 
-A batch is admitted in one pass (`decide_each`): load what the store holds about
-every pair of the batch into a Book (one `_id` query per collection), judge each
+A batch is admitted in one pass (`decide_each`): load what quota holds about
+every pair of the batch into a Book (what this consumer owns from memory,
+services.quota.owned; the rest with one `_id` query per collection), judge each
 send in order with the domain's rules against the Book, which each verdict
 changes (a unit of the allowance, the week's tier, the charge, the reply count,
 a connection), and write the Book back (one conditional bulk write per
@@ -46,27 +47,42 @@ from services.quota.domain import (
     quota_exhausted,
     reply_slot_count,
 )
-from services.quota.book import Book, charge_id, keys_of, pair_id, week_tier_id
+from services.quota.book import Book, Keys, charge_id, keys_of, pair_id, week_tier_id
+from services.quota.owned import Owned
 from services.quota.store import Ledger, Party, QuotaStore, charge_fields
 
 CONNECTED_BY_MESSAGE = "message"
+DEFAULT_OWNED_ENTRIES = 50_000
 
 
 class Admission:
-    def __init__(self, store: QuotaStore, policy: QuotaPolicy) -> None:
+    def __init__(self, store: QuotaStore, policy: QuotaPolicy, owned: Owned | None = None) -> None:
         self.store = store
         self.policy = policy
+        self.owned = owned or Owned(DEFAULT_OWNED_ENTRIES)
+
+    def _keys(self, sends: list[SendMessage]) -> Keys:
+        return keys_of([(s.seller_id, s.creator_id, self.policy.week_of(s.occurred_at)) for s in sends])
 
     async def load_book(self, sends: list[SendMessage]) -> Book:
-        """What the store holds about every pair of these sends (one query per collection)."""
-        return await self.store.load_book(keys_of([(s.seller_id, s.creator_id, self.policy.week_of(s.occurred_at)) for s in sends]))
+        """What quota holds about every pair of these sends: what this consumer owns
+        from memory, the rest with one query per collection."""
+        keys = self._keys(sends)
+        return self.owned.lend(await self.store.load_book(self.owned.unknown(keys)), keys)
 
     async def decide_each(self, sends: list[SendMessage], book: Book) -> list[Decision]:
         """The sends judged in order against `book` (loaded for them, or for more),
         which is then written back."""
-        decisions = [self._judge_in(book, send, self.policy.week_of(send.occurred_at)) for send in sends]
-        if await self.store.write_book(book):
+        try:
+            decisions = [self._judge_in(book, send, self.policy.week_of(send.occurred_at)) for send in sends]
+            written = await self.store.write_book(book)
+        except BaseException:  # some of the book may be written: what is held may be stale
+            self.owned.forget()
+            raise
+        if written:
+            self.owned.keep(book, self._keys(sends))
             return decisions
+        self.owned.forget()  # another writer got there first
         return [await self.decide(send) for send in sends]
 
     def _judge_in(self, book: Book, send: SendMessage, week: Week) -> Decision:

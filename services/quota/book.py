@@ -44,6 +44,9 @@ class Keys:
     """The `_id`s a batch reads, per collection."""
 
     pairs: set[str]
+    """(seller, creator) pairs, for their connections."""
+    conversations: set[str]
+    """The same pairs, for their reply-cap records (held in memory by their owner)."""
     sellers: set[str]
     creators: set[str]
     week_tiers: set[str]
@@ -53,8 +56,10 @@ class Keys:
 
 def keys_of(sends: list[tuple[str, str, Week]]) -> Keys:
     """(seller, creator, week) of each send."""
+    pairs = {pair_id(s, c) for s, c, _ in sends}
     return Keys(
-        pairs={pair_id(s, c) for s, c, _ in sends},
+        pairs=pairs,
+        conversations=pairs,
         sellers={s for s, _, _ in sends},
         creators={c for _, c, _ in sends},
         week_tiers={week_tier_id(s, w.key) for s, _, w in sends},

@@ -35,7 +35,8 @@ def register(runtime: ServiceRuntime, store: QuotaStore, admission: Admission) -
             command_ids, lambda positions: admission.decide_each([sends[n] for n in positions], book), stored
         )
 
-    runtime.batch_subscriber(SEND_SCREENED, SendScreenedMessage, admit, title="quota:admit")
+    # Whatever partitions change hands, what admission holds of its sellers may be stale.
+    runtime.batch_subscriber(SEND_SCREENED, SendScreenedMessage, admit, title="quota:admit", on_rebalance=admission.owned.forget)
 
     @runtime.subscriber(DIRECTORY_EVENTS, purpose="directory", title="quota:directory")
     async def follow_directory(event: DirectoryEvent) -> None:

@@ -132,18 +132,16 @@ class QuotaStore:
         )
 
     async def load_book(self, keys: Keys) -> Book:
-        """What a batch of sends is judged by: one `_id` query per collection."""
-        def among(ids: set[str]) -> dict[str, Any]:
-            return {"_id": {"$in": list(ids)}}
-
+        """What a batch of sends is judged by: one `_id` query per collection that
+        has keys to read."""
         connections, conversations, gmv, profiles, week_tiers, charges, allowances = await asyncio.gather(
-            self.connections.find(among(keys.pairs), {"_id": 1}).to_list(),
-            self.conversations.find(among(keys.pairs)).to_list(),
-            self.seller_gmv.find(among(keys.sellers)).to_list(),
-            self.creator_profiles.find(among(keys.creators)).to_list(),
-            self.week_tiers.find(among(keys.week_tiers)).to_list(),
-            self.charges.find(among(keys.charges)).to_list(),
-            self.allowances.find(among(keys.pools)).to_list(),
+            _among(self.connections, keys.pairs, {"_id": 1}),
+            _among(self.conversations, keys.conversations),
+            _among(self.seller_gmv, keys.sellers),
+            _among(self.creator_profiles, keys.creators),
+            _among(self.week_tiers, keys.week_tiers),
+            _among(self.charges, keys.charges),
+            _among(self.allowances, keys.pools),
         )
         return Book(
             connected={doc["_id"] for doc in connections},
@@ -265,6 +263,12 @@ async def _keep_latest(collection: AsyncCollection, key: str, fields: dict[str, 
             {"_id": key, "reported_at": {"$lte": reported_at}}, {"$set": {**fields, "reported_at": reported_at}}, upsert=True)
     except DuplicateKeyError:
         pass  # a later report is stored
+
+
+async def _among(collection: AsyncCollection, ids: set[str], projection: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    return await collection.find({"_id": {"$in": list(ids)}}, projection).to_list()
 
 
 def _versioned(doc: dict[str, Any], *names: str) -> Versioned:

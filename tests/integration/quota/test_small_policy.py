@@ -11,7 +11,9 @@ import pytest
 from im_contracts import ChargeSource
 from im_contracts.topics import QUOTA_EVENTS
 from services.common.runtime import ServiceRuntime
-from services.quota.app import DEFAULT_POLICY_PATH
+from services.quota.app import DEFAULT_POLICY_PATH, load_policy
+from services.quota.book import pool_id
+from services.quota.store import QuotaStore
 from tests.harness import Suite, unique
 from tests.integration.quota.support import creator_send, quota_replaced, report_gmv, report_profiles, send_and_wait, seller_send
 
@@ -82,3 +84,22 @@ async def test_the_tier_is_frozen_for_the_week_at_its_first_charge(suite: Suite,
     assert (await send_and_wait(suite, seller_send(seller, big, at=WEEK_3))).quota_charged is True
     limits = [c.limit for c in await suite.observer.wait_for(QUOTA_EVENTS, lambda m: m.seller_id == seller, count=3)]
     assert limits == [2, 2, 500]
+
+
+async def test_a_unit_taken_behind_the_owners_back_is_seen(suite: Suite, small_quota: ServiceRuntime) -> None:
+    """The owner holds the seller's allowance in memory between batches; another writer
+    (an old owner overlapping a rebalance) takes the last unit meanwhile: the owner's
+    conditional write fails, and the send is judged again against the store (R3)."""
+    seller, creators = unique("s"), [unique("c") for _ in range(2)]
+    await report_gmv(suite, seller, "1500")
+    await report_profiles(suite, dict.fromkeys(creators, 500))
+    assert (await send_and_wait(suite, seller_send(seller, creators[0], at=WEEK_1))).quota_charged is True
+
+    week = load_policy(small_quota.settings.quota_policy_path).week_of(WEEK_1)
+    taken = await small_quota.db["allowances"].update_one(
+        {"_id": pool_id(seller, week.key)}, {"$push": {"holders": "another-owner"}, "$inc": {"handed_out": 1, "v": 1}})
+    assert taken.modified_count == 1
+
+    refused = await send_and_wait(suite, seller_send(seller, creators[1], at=WEEK_1))
+    assert (refused.type, refused.reason) == ("MessageRejected", "QUOTA_EXHAUSTED")
+    assert await QuotaStore(small_quota.db).units_used(seller, week.key) == 2
