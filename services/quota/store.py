@@ -155,24 +155,29 @@ class QuotaStore:
 
     async def write_book(self, book: Book) -> bool:
         """Write what the batch changed, one bulk write per collection, each change
-        conditional on what was loaded; False, and the rest left unwritten, at the
-        first collection where another writer got there first. Units are written
-        before the tiers and charges they pay for, as one send at a time would."""
-        steps = (
-            (self.allowances, _conditional(book.allowances)),
-            (self.week_tiers, [InsertOne(doc) for doc in book.new_week_tiers.values()]),
-            (self.charges, [InsertOne(doc) for doc in book.new_charges.values()]),
-        )
-        for collection, operations in steps:
-            if not await all_applied(collection, operations):
-                return False
-        # Together: only creator sends connect, and judged again one at a time
-        # (should the conversations' write meet another writer) they connect the same.
-        applied, _ = await asyncio.gather(
+        conditional on what was loaded; False when another writer got to one of them
+        first. Units are written before the tiers and charges they pay for, as one
+        send at a time would, the rest of that chain left unwritten at a conflict.
+        Conversations and connections go alongside the chain: each of their changes
+        is the same whichever is written first, so sends judged again one at a time
+        after a conflict count, lift and connect the same."""
+        async def units_then_charges() -> bool:
+            steps = (
+                (self.allowances, _conditional(book.allowances)),
+                (self.week_tiers, [InsertOne(doc) for doc in book.new_week_tiers.values()]),
+                (self.charges, [InsertOne(doc) for doc in book.new_charges.values()]),
+            )
+            for collection, operations in steps:
+                if not await all_applied(collection, operations):
+                    return False
+            return True
+
+        charged, counted, _ = await asyncio.gather(
+            units_then_charges(),
             all_applied(self.conversations, _conditional(book.conversations)),
             insert_new(self.connections, list(book.new_connections.values())),  # the first way of connecting is kept (R5)
         )
-        return applied
+        return charged and counted
 
     async def week_tier(self, seller_id: str, week_key: str) -> Tier | None:
         doc = await self.week_tiers.find_one({"_id": week_tier_id(seller_id, week_key)})
