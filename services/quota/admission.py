@@ -80,7 +80,7 @@ class Admission:
             self.owned.forget()
             raise
         if written:
-            self.owned.keep(book, self._keys(sends))
+            self.owned.keep(book)
             return decisions
         self.owned.forget()  # another writer got there first
         return [await self.decide(send) for send in sends]

@@ -13,9 +13,9 @@ write fails, everything held is forgotten and the batch is judged again against
 the store. A rebalance forgets everything too: a partition handed back later may
 have been written by its other owner meanwhile."""
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from services.quota.book import Book, Keys, Versioned
 from services.quota.domain import Charge, Tier
@@ -32,12 +32,12 @@ class Owned:
         self.allowances: dict[str, Versioned | None] = {}
         self.week_tiers: dict[str, Tier | None] = {}
         self.charges: dict[str, Charge | None] = {}
-        self._forgotten_since_lent = False
+        self._lent: Keys | None = None
 
     def forget(self) -> None:
-        for held in (self.conversations, self.allowances, self.week_tiers, self.charges):
+        for held in self._held():
             held.clear()
-        self._forgotten_since_lent = True
+        self._lent = None  # a batch in flight must not put back what it was lent
 
     def unknown(self, keys: Keys) -> Keys:
         """The keys the store must be asked for."""
@@ -52,33 +52,29 @@ class Owned:
     def lend(self, book: Book, keys: Keys) -> Book:
         """`book` (loaded for the unknown keys) completed with copies of what is held:
         judging changes a Book in place, and a batch that fails must leave nothing here."""
-        self._forgotten_since_lent = False
-        for key in keys.conversations:
-            if (doc := self.conversations.get(key)) is not None:
-                book.conversations[key] = _copy(doc)
-        for key in keys.pools:
-            if (doc := self.allowances.get(key)) is not None:
-                book.allowances[key] = _copy(doc)
-        for key in keys.week_tiers:
-            if (tier := self.week_tiers.get(key)) is not None:
-                book.week_tiers[key] = tier
-        for key in keys.charges:
-            if (charge := self.charges.get(key)) is not None:
-                book.charges[key] = charge
+        self._lent = keys
+        for held, wanted, lent in self._collections(book, keys):
+            for key in wanted:
+                if (doc := held.get(key)) is not None:
+                    lent[key] = _copy(doc)
         return book
 
-    def keep(self, book: Book, keys: Keys) -> None:
-        """Hold what the store has now that `book`, judged from `keys`, is written."""
-        if self._forgotten_since_lent:  # a rebalance while the batch ran
+    def keep(self, book: Book) -> None:
+        """Hold what the store has now that `book`, the last one lent, is written."""
+        if self._lent is None:  # forgotten (a rebalance) while the batch ran
             return
-        for key in keys.conversations:
-            self._hold(self.conversations, key, _written(book.conversations.get(key)))
-        for key in keys.pools:
-            self._hold(self.allowances, key, _written(book.allowances.get(key)))
-        for key in keys.week_tiers:
-            self._hold(self.week_tiers, key, book.week_tiers.get(key))
-        for key in keys.charges:
-            self._hold(self.charges, key, book.charges.get(key))
+        for held, wanted, written in self._collections(book, self._lent):
+            for key in wanted:
+                self._hold(held, key, _written(written.get(key)))
+        self._lent = None
+
+    def _held(self) -> tuple[dict[str, Any], ...]:
+        return self.conversations, self.allowances, self.week_tiers, self.charges
+
+    def _collections(self, book: Book, keys: Keys) -> Iterator[tuple[dict[str, Any], set[str], dict[str, Any]]]:
+        """(held here, the keys wanted, the book's own) for each collection held."""
+        wanted = keys.conversations, keys.pools, keys.week_tiers, keys.charges
+        return zip(self._held(), wanted, (book.conversations, book.allowances, book.week_tiers, book.charges))
 
     def _hold(self, held: MutableMapping[str, V], key: str, value: V) -> None:
         held.pop(key, None)  # re-inserted last: the dict's order is the recency
@@ -87,15 +83,21 @@ class Owned:
             del held[next(iter(held))]
 
 
-def _copy(doc: Versioned) -> Versioned:
+def _copy(doc: V) -> V:
+    """Versioned documents copied (their lists change in place); tiers and charges are frozen."""
+    if not isinstance(doc, Versioned):
+        return doc
     return Versioned({name: list(value) if isinstance(value, list) else value for name, value in doc.fields.items()},
                      doc.loaded_v)
 
 
-def _written(doc: Versioned | None) -> Versioned | None:
+def _written(doc: V | None) -> V | None:
     """The document as stored after the batch's write: every write bumps `v` (an
-    insert stores 1); an absent document the batch did not write stays absent."""
-    if doc is None or (doc.loaded_v is None and not doc.changed):
+    insert stores 1); an absent document the batch did not write stays absent.
+    Tiers and charges are stored as they are."""
+    if not isinstance(doc, Versioned):
+        return doc
+    if doc.loaded_v is None and not doc.changed:
         return None
     if not doc.changed:
         return Versioned(doc.fields, doc.loaded_v)

@@ -34,7 +34,7 @@ def test_what_a_written_batch_read_and_wrote_is_held_and_not_asked_for_again() -
     assert owned.unknown(keys) == keys  # nothing held yet
     book.take_unit("s", weekly(), "cmd-1")
     book.count_seller_message("s", "c1", "cmd-1", slots=3)
-    owned.keep(book, keys)
+    owned.keep(book)
 
     unknown = owned.unknown(keys)
     assert (unknown.conversations, unknown.pools, unknown.week_tiers, unknown.charges) == (set(), set(), set(), set())
@@ -50,7 +50,7 @@ def test_a_batch_is_lent_copies_so_a_failed_one_leaves_nothing_changed() -> None
     owned = Owned(limit=100)
     book, keys = judged(owned, [("s", "c1")])
     book.take_unit("s", weekly(), "cmd-1")
-    owned.keep(book, keys)
+    owned.keep(book)
 
     second, _ = judged(owned, [("s", "c1")])
     assert second.units("s", WEEK.key).held_by("cmd-1") == 1
@@ -64,23 +64,23 @@ def test_unchanged_documents_keep_their_version() -> None:
     stored.allowances[pool_id("s", WEEK.key)] = Versioned({"holders": ["a", "b"], "handed_out": 2}, 7)
     book, keys = judged(owned, [("s", "c1")], stored)
     assert book.take_unit("s", weekly(limit=2), "cmd-3") is None  # all held: refused, nothing written
-    owned.keep(book, keys)
+    owned.keep(book)
     assert owned.allowances[pool_id("s", WEEK.key)].loaded_v == 7
 
 
 def test_a_rebalance_forgets_everything_even_a_batch_in_flight() -> None:
     owned = Owned(limit=100)
     book, keys = judged(owned, [("s", "c1")])
-    owned.keep(book, keys)
+    owned.keep(book)
     assert owned.unknown(keys).pools == set()
 
     in_flight, keys = judged(owned, [("s", "c1")])
     owned.forget()  # partitions revoked while the batch ran
-    owned.keep(in_flight, keys)
+    owned.keep(in_flight)
     assert owned.unknown(keys) == keys
 
     after, keys = judged(owned, [("s", "c1")])  # the next batch reads the store again
-    owned.keep(after, keys)
+    owned.keep(after)
     assert owned.unknown(keys).pools == set()
 
 
@@ -88,6 +88,6 @@ def test_at_most_limit_entries_per_collection_the_least_recently_used_dropped() 
     owned = Owned(limit=2)
     for creator in ("c1", "c2", "c1", "c3"):  # c1 used again before c3 arrives
         book, keys = judged(owned, [("s", creator)])
-        owned.keep(book, keys)
+        owned.keep(book)
     assert list(owned.conversations) == [pair_id("s", "c1"), pair_id("s", "c3")]
     assert all(len(held) <= 2 for held in (owned.conversations, owned.allowances, owned.week_tiers, owned.charges))
