@@ -5,12 +5,15 @@ their clients' options here, from ``KafkaSettings``.
     client_options(settings)        aiokafka keyword arguments (bootstrap servers included)
     broker_security(settings)       the same for FastStream's KafkaBroker
     settings_of(principal, ...)     a tool's settings as one principal of a local instance
+    partitions_of(settings, topics) every partition of the topics
 """
 
 import ssl
 from pathlib import Path
 from typing import Any
 
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 from faststream.security import BaseSecurity, SASLScram512
 
@@ -58,3 +61,14 @@ def settings_of(principal: str, bootstrap_servers: str, directory: Path | None) 
     `directory` (None: a broker without SASL, as testcontainers' is)."""
     properties = properties_path(directory, principal) if directory is not None else None
     return KafkaSettings(kafka_bootstrap_servers=bootstrap_servers, kafka_client_properties=properties)
+
+
+async def partitions_of(kafka: KafkaSettings, *topics: str) -> list[TopicPartition]:
+    """Every partition of the topics, in order (a topic that does not exist has none)."""
+    admin = AIOKafkaAdminClient(**client_options(kafka))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"])

@@ -84,6 +84,7 @@ class ServiceRuntime:
         self.access = SellerAccessView(self.db["seller_access"])
         self.invalid_input_hooks: dict[str, InvalidInputHook] = {}
         self._startup: list[Callable[[], Awaitable[None]]] = [self.decisions.ensure_indexes]
+        self._alongside: list[tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]]]] = []
         self._lag_task: asyncio.Task[None] | None = None
         self._commits: list[BackgroundCommits] = []
         # What to do when the process can no longer work correctly (a broken
@@ -161,6 +162,12 @@ class ServiceRuntime:
         """Run a step (typically index creation) before consuming starts."""
         self._startup.append(step)
 
+    def alongside(self, start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+        """Work that runs beside the subscribers: started before them (waiting out
+        outages), stopped once they are drained. The in-memory test broker, which
+        runs only `prepare`, never starts it."""
+        self._alongside.append((start, stop))
+
     def serve(self, *routers: APIRouter) -> None:
         self.http_app = create_http_app(self, routers)
 
@@ -200,6 +207,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         self.stopping = False
         await self.prepare()
+        for start, _ in self._alongside:
+            await self.wait_out(start)
         await self.wait_out(self.broker.start)
         self.health.mark_recovered()
         self._lag_task = asyncio.create_task(self._refresh_lag())
@@ -223,6 +232,8 @@ class ServiceRuntime:
         with contextlib.suppress(TimeoutError):  # Kafka away: what is not committed is handed again
             await asyncio.wait_for(asyncio.gather(*(commits.flush() for commits in self._commits)),
                                    self.settings.graceful_shutdown_seconds)
+        for _, stop in reversed(self._alongside):
+            await stop()
         await self.broker.stop()
         await self.mongo.close()
         self.log.info("service stopped")

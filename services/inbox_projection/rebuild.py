@@ -32,16 +32,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 
 from im_contracts import ContractError, SellerAccessChanged, parse
 from im_contracts.topics import DIRECTORY_EVENTS, INBOX_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED
 
 from services.common.access import SellerAccessView
-from services.common.kafka_client import client_options
+from services.common.kafka_client import client_options, partitions_of
 from services.common.mongo import create_mongo_client
-from services.common.settings import KafkaSettings
 from services.inbox_projection.app import InboxSettings
 from services.inbox_projection.domain import to_document
 from services.inbox_projection.projector import ProjectionFold
@@ -75,16 +73,6 @@ class RebuildProgress:
         return text
 
 
-async def partitions_of(kafka: KafkaSettings) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(**client_options(kafka))
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(SOURCE_TOPICS))
-    finally:
-        await admin.close()
-    return sorted(TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"])
-
-
 async def rebuild(
     settings: InboxSettings,
     target_prefix: str,
@@ -107,7 +95,7 @@ async def rebuild(
         store = InboxStore(db)
         await store.ensure_indexes()
 
-        partitions = await partitions_of(settings)
+        partitions = await partitions_of(settings, *SOURCE_TOPICS)
         await consumer.start()
         consumer.assign(partitions)
         starts = await consumer.beginning_offsets(partitions)

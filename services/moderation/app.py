@@ -6,6 +6,7 @@ from services.common.idempotency import DecisionStore
 from services.common.runtime import ServiceRuntime
 from services.common.settings import ServiceSettings
 from services.moderation import api, handlers
+from services.moderation.follower import SubjectFollower
 from services.moderation.policy import ContentPolicyFile
 from services.moderation.store import ModerationStore
 
@@ -26,6 +27,8 @@ def create_runtime(**overrides: object) -> ServiceRuntime:
     policy = ContentPolicyFile(settings.content_rules_path, check_interval=settings.content_rules_check_seconds)
     runtime.on_startup(store.ensure_indexes)
     runtime.on_startup(command_decisions.ensure_indexes)
-    handlers.register(runtime, store, command_decisions, policy)
+    follower = SubjectFollower(runtime, store)
+    runtime.alongside(follower.start, follower.stop)
+    handlers.register(runtime, store, follower, command_decisions, policy)
     runtime.serve(api.router(store))
     return runtime

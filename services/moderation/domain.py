@@ -285,6 +285,44 @@ class KnownState:
     """occurred_at of the newest command applied to the subject."""
 
 
+def change_of(event: ModerationEventModel) -> tuple[Subject, KnownState]:
+    """The subject an event changed, and what it changed it to."""
+    match event:
+        case CreatorBlocked() | CreatorUnblocked():
+            subject = seller_blocks_creator(event.seller_id, event.creator_id)
+            state = BLOCKED if isinstance(event, CreatorBlocked) else UNBLOCKED
+        case SellerBlocked() | SellerUnblocked():
+            subject = creator_blocks_seller(event.seller_id, event.creator_id)
+            state = BLOCKED if isinstance(event, SellerBlocked) else UNBLOCKED
+        case SellerAccessChanged():
+            subject, state = seller_access(event.seller_id), event.status.value
+        case _:
+            raise TypeError(f"not a moderation event: {type(event).__name__}")
+    return subject, KnownState(state, event.occurred_at)
+
+
+def screening_subjects(pairs: list[tuple[str, str]]) -> list[Subject]:
+    """The subjects each (seller, creator) pair is screened by, three per pair."""
+    return [
+        subject
+        for seller_id, creator_id in pairs
+        for subject in (seller_access(seller_id), seller_blocks_creator(seller_id, creator_id), creator_blocks_seller(seller_id, creator_id))
+    ]
+
+
+def screening_facts(states: list[str]) -> list[ScreeningFacts]:
+    """The facts of each pair from the states of its `screening_subjects`, in their order."""
+    each = iter(states)
+    return [
+        ScreeningFacts(
+            seller_access=SellerAccessStatus(access),
+            seller_blocked_creator=by_seller == BLOCKED,
+            creator_blocked_seller=by_creator == BLOCKED,
+        )
+        for access, by_seller, by_creator in zip(each, each, each, strict=True)
+    ]
+
+
 class Verdict(StrEnum):
     CHANGED = "changed"
     """The state moves: store it and publish the event."""

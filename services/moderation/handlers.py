@@ -24,6 +24,7 @@ from services.common.idempotency import Decision, DecisionStore
 from services.common.outbox import Outgoing
 from services.common.runtime import ServiceRuntime
 from services.moderation.domain import Refusal, screen
+from services.moderation.follower import SubjectFollower
 from services.moderation.policy import ContentPolicyFile
 from services.moderation.store import ModerationStore
 
@@ -98,10 +99,11 @@ def _is_valid(name: str, value: Any) -> bool:
 
 
 def register(
-    runtime: ServiceRuntime, store: ModerationStore, command_decisions: DecisionStore, policy: ContentPolicyFile
+    runtime: ServiceRuntime, store: ModerationStore, subjects: SubjectFollower, command_decisions: DecisionStore,
+    policy: ContentPolicyFile,
 ) -> None:
     async def judge_each(sends: list[SendMessage]) -> list[Decision]:
-        facts = await store.screening_facts_each([(send.seller_id, send.creator_id) for send in sends])
+        facts = await subjects.screening_facts_each([(send.seller_id, send.creator_id) for send in sends])
         rules = policy.current()
         return [
             screened(send) if (refusal := screen(send, pair_facts, rules)) is None else rejected(send, refusal)

@@ -14,6 +14,7 @@ instead of judging itself "already done" and publishing nothing. A batch of send
 reads all their subjects with one `_id` query.
 """
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,16 +32,19 @@ from services.moderation.domain import (
     KnownState,
     ModerationCommandModel,
     ScreeningFacts,
+    screening_facts,
+    screening_subjects,
     Subject,
     SubjectKind,
     Verdict,
-    creator_blocks_seller,
     event_for,
     intent_of,
     judge,
     seller_access,
-    seller_blocks_creator,
 )
+
+
+SNAPSHOT_BATCH = 5_000
 
 
 class ModerationStore:
@@ -115,28 +119,18 @@ class ModerationStore:
         doc = await self.subjects.find_one({"_id": subject.key}, {"history": 1})
         return doc["history"] if doc else []
 
-    async def screening_facts(self, seller_id: str, creator_id: str) -> ScreeningFacts:
-        (facts,) = await self.screening_facts_each([(seller_id, creator_id)])
-        return facts
-
     async def screening_facts_each(self, pairs: list[tuple[str, str]]) -> list[ScreeningFacts]:
         """The facts of each (seller, creator) pair, all read with one `_id` query."""
-        subjects = [
-            subject
-            for seller_id, creator_id in pairs
-            for subject in (
-                seller_access(seller_id), seller_blocks_creator(seller_id, creator_id), creator_blocks_seller(seller_id, creator_id)
-            )
-        ]
-        states = iter(await self._states(*subjects))
-        return [
-            ScreeningFacts(
-                seller_access=SellerAccessStatus(access),
-                seller_blocked_creator=by_seller == BLOCKED,
-                creator_blocked_seller=by_creator == BLOCKED,
-            )
-            for access, by_seller, by_creator in zip(states, states, states, strict=False)
-        ]
+        return screening_facts(await self._states(*screening_subjects(pairs)))
+
+    async def known_states(self) -> AsyncIterator[tuple[str, KnownState]]:
+        """Every subject's state, read in batches (what a follower starts from)."""
+        async for doc in self.subjects.find({}, {"state": 1, "as_of_us": 1}).batch_size(SNAPSHOT_BATCH):
+            yield doc["_id"], KnownState(doc["state"], _from_micros(doc["as_of_us"]))
+
+    async def known_state(self, subject: Subject) -> KnownState | None:
+        doc = await self.subjects.find_one({"_id": subject.key}, {"state": 1, "as_of_us": 1})
+        return None if doc is None else KnownState(doc["state"], _from_micros(doc["as_of_us"]))
 
     async def blocks_of(self, seller_id: str) -> dict[SubjectKind, list[str]]:
         """Creators currently blocked, per direction, sorted by creator id (an HTTP read)."""

@@ -15,10 +15,12 @@ from im_contracts import (
     BlockCreator,
     BlockSeller,
     ContractModel,
+    CreatorBlocked,
     SetSellerAccess,
     SendMessage,
     UnblockCreator,
     UnblockSeller,
+    new_event_id,
     utcnow,
 )
 from im_contracts.topics import DLQ, MODERATION_COMMANDS, MODERATION_EVENTS, SEND_DELIVERED, SEND_REJECTED, SEND_REQUESTED
@@ -196,6 +198,18 @@ async def test_creator_blocked_by_seller_gets_the_exact_sentence_until_unblocked
     await command(suite, pair_command(UnblockCreator, seller, creator))
     assert (await outcome(suite, send(seller, creator, sender="creator"))).type == "MessageDelivered"
     assert (await outcome(suite, send(seller, creator))).type == "MessageDelivered"
+
+
+async def test_a_block_another_instance_applied_is_in_force_from_its_event(suite: Suite) -> None:
+    """Sends are screened from what moderation learned from im.moderation.events (the
+    store here holds no block), once every event published before them is learned."""
+    seller, creator = unique("s"), unique("c")
+    await connect(suite, seller, creator)
+    blocked = CreatorBlocked(event_id=new_event_id(), occurred_at=utcnow(), command_id=unique("mod"), seller_id=seller, creator_id=creator)
+    await suite.publish(MODERATION_EVENTS, blocked)
+
+    refused = await outcome(suite, send(seller, creator, sender="creator"))
+    assert (refused.type, refused.reason) == ("MessageRejected", "BLOCKED_BY_SELLER")
 
 
 async def test_creator_block_stops_the_seller_only_until_unblocked(suite: Suite) -> None:

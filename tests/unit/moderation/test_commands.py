@@ -24,7 +24,9 @@ from services.moderation.domain import (
     UNBLOCKED,
     Intent,
     KnownState,
+    ScreeningFacts,
     Verdict,
+    change_of,
     creator_blocks_seller,
     event_for,
     intent_of,
@@ -32,6 +34,7 @@ from services.moderation.domain import (
     seller_access,
     seller_blocks_creator,
 )
+from services.moderation.known import KnownSubjects
 
 PAIR = {"seller_id": SELLER_ID, "creator_id": CREATOR_ID}
 COMMAND = {"command_id": "cmd-7", "occurred_at": AT}
@@ -97,3 +100,28 @@ EARLIER, LATER = AT - timedelta(seconds=1), AT + timedelta(seconds=1)
 )
 def test_verdicts(subject, current, wanted, expected) -> None:
     assert judge(subject, current, wanted, AT) is expected
+
+
+@pytest.mark.parametrize(("command", "intent", "event_type"), COMMANDS)
+def test_each_event_names_the_change_its_command_made(command, intent, event_type) -> None:
+    assert change_of(event_for(command, "evt-9")) == (intent.subject, KnownState(intent.state, command.occurred_at))
+
+
+def test_what_an_instance_knows_takes_the_newer_change_whatever_order_events_arrive_in() -> None:
+    known = KnownSubjects()
+    assert known.screening_facts_each([(SELLER_ID, CREATOR_ID)]) == [ScreeningFacts()]  # untouched: the initial states
+    assert known.learn(BY_SELLER.key, KnownState(BLOCKED, LATER))
+    assert known.learn(BY_SELLER.key, KnownState(UNBLOCKED, EARLIER))  # older: known, ignored
+    assert known.learn(ACCESS.key, KnownState("shop_closed", AT))
+    assert known.screening_facts_each([(SELLER_ID, CREATOR_ID), ("other", CREATOR_ID)]) == [
+        ScreeningFacts(seller_access=SellerAccessStatus.SHOP_CLOSED, seller_blocked_creator=True),
+        ScreeningFacts(),
+    ]
+
+
+def test_two_states_at_the_same_moment_are_left_to_the_store() -> None:
+    known = KnownSubjects()
+    known.set(BY_CREATOR.key, KnownState(BLOCKED, AT))
+    assert known.learn(BY_CREATOR.key, KnownState(BLOCKED, AT))  # the same change again
+    assert not known.learn(BY_CREATOR.key, KnownState(UNBLOCKED, AT))
+    assert known.state_of(BY_CREATOR) == BLOCKED  # unchanged until the store says
