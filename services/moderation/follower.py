@@ -39,6 +39,10 @@ class SubjectFollower:
         self.known = KnownSubjects()
         self.log = runtime.log.bind(component="subject-follower")
         self._consumer: AIOKafkaConsumer | None = None
+        # End offsets asked on a connection of their own: the broker answers one
+        # request per connection at a time, and the follower's fetch waits there
+        # up to fetch_max_wait_ms (500) for new events.
+        self._offsets: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._learned: dict[TopicPartition, int] = {}  # per partition, the offset after the last event learned
         self._progress = asyncio.Condition()
@@ -55,10 +59,12 @@ class SubjectFollower:
 
     async def start(self) -> None:
         settings = self.runtime.settings
-        consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=None, enable_auto_commit=False, client_id=f"im-{settings.service_name}-subjects"
+        consumer, offsets = (
+            AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False, client_id=f"im-{settings.service_name}-{role}")
+            for role in ("subjects", "subject-offsets")
         )
         await consumer.start()
+        await offsets.start()
         try:
             partitions = await partitions_of(settings, MODERATION_EVENTS)
             if not partitions:
@@ -71,8 +77,9 @@ class SubjectFollower:
                 self.known.set(key, known)
         except BaseException:
             await consumer.stop()
+            await offsets.stop()
             raise
-        self._consumer, self._learned = consumer, learned
+        self._consumer, self._offsets, self._learned = consumer, offsets, learned
         self._task = asyncio.create_task(self._follow())
         self.log.info("blocks and seller access served from memory", subjects=len(self.known), partitions=len(partitions))
 
@@ -81,8 +88,9 @@ class SubjectFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        for client in (self._consumer, self._offsets):
+            if client is not None:
+                await client.stop()
 
     async def _follow(self) -> None:
         assert self._consumer is not None
@@ -115,9 +123,9 @@ class SubjectFollower:
     async def _caught_up(self) -> bool:
         """Whether every event published before the call is learned (False: the
         follower stopped, Kafka did not answer, or CATCH_UP_SECONDS passed)."""
-        assert self._consumer is not None
+        assert self._offsets is not None
         try:
-            ends = await self._consumer.end_offsets(list(self._learned))
+            ends = await self._offsets.end_offsets(list(self._learned))
         except KafkaError as exc:
             self.log.warning("end offsets unknown; screening from the store", error=str(exc))
             return False
