@@ -133,6 +133,8 @@ class SubjectFollower:
         def learned() -> bool:
             return not self.following or all(self._learned[tp] >= end for tp, end in ends.items())
 
+        if learned():  # nearly always: no timer, no lock on a batch's way
+            return self.following
         try:
             async with self._progress:
                 await asyncio.wait_for(self._progress.wait_for(learned), CATCH_UP_SECONDS)

@@ -32,19 +32,20 @@ from services.moderation.domain import (
     KnownState,
     ModerationCommandModel,
     ScreeningFacts,
-    screening_facts,
-    screening_subjects,
     Subject,
     SubjectKind,
     Verdict,
     event_for,
     intent_of,
     judge,
+    screening_facts,
+    screening_subjects,
     seller_access,
 )
 
 
 SNAPSHOT_BATCH = 5_000
+KNOWN_FIELDS = {"state": 1, "as_of_us": 1}
 
 
 class ModerationStore:
@@ -65,7 +66,7 @@ class ModerationStore:
             applied = next((v for v in current["history"] if v["command_id"] == command.command_id), None) if current else None
             if applied is not None:
                 return _decision_of(command, applied)
-            known = KnownState(current["state"], _from_micros(current["as_of_us"])) if current else None
+            known = _known_of(current)
             verdict = judge(intent.subject, known, intent.state, command.occurred_at)
             if verdict is Verdict.STALE:
                 return Decision(outcome=f"{command.type}:{verdict}")
@@ -125,12 +126,12 @@ class ModerationStore:
 
     async def known_states(self) -> AsyncIterator[tuple[str, KnownState]]:
         """Every subject's state, read in batches (what a follower starts from)."""
-        async for doc in self.subjects.find({}, {"state": 1, "as_of_us": 1}).batch_size(SNAPSHOT_BATCH):
-            yield doc["_id"], KnownState(doc["state"], _from_micros(doc["as_of_us"]))
+        async for doc in self.subjects.find({}, KNOWN_FIELDS).batch_size(SNAPSHOT_BATCH):
+            yield doc["_id"], _known_of(doc)
 
     async def known_state(self, subject: Subject) -> KnownState | None:
-        doc = await self.subjects.find_one({"_id": subject.key}, {"state": 1, "as_of_us": 1})
-        return None if doc is None else KnownState(doc["state"], _from_micros(doc["as_of_us"]))
+        doc = await self.subjects.find_one({"_id": subject.key}, KNOWN_FIELDS)
+        return _known_of(doc)
 
     async def blocks_of(self, seller_id: str) -> dict[SubjectKind, list[str]]:
         """Creators currently blocked, per direction, sorted by creator id (an HTTP read)."""
@@ -149,6 +150,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _micros(moment: datetime) -> int:
     return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _known_of(doc: dict[str, Any] | None) -> KnownState | None:
+    return None if doc is None else KnownState(doc["state"], _from_micros(doc["as_of_us"]))
 
 
 def _from_micros(micros: int) -> datetime:
