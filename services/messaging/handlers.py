@@ -28,7 +28,8 @@ def register(runtime: ServiceRuntime, store: MessageStore, bulk: BulkCoordinator
         ])
 
     runtime.batch_subscriber(
-        SEND_ADMITTED, SendAdmittedMessage, deliver, title="messaging:deliver", after_publish=count_bulk_deliveries
+        SEND_ADMITTED, SendAdmittedMessage, deliver, title="messaging:deliver", after_publish=count_bulk_deliveries,
+        on_rebalance=store.forget_counters,  # a partition handed back may have been written by its other owner
     )
 
     @runtime.subscriber(BULK_REQUESTED, purpose="bulk", title="messaging:bulk-fan-out")

@@ -10,6 +10,13 @@ rebalance overlapping the old owner) only one takes those seqs: the other reads
 again. A seq exists only as a stored message, with no gap (R1, I5). The unique
 (conversation_id, seq) index guards the numbering against a counter that ever
 fell behind its messages.
+
+im.send.admitted is keyed so that one consumer owns a conversation: the counters
+it last wrote or read are held in memory (`held_counters`, least recently used
+dropped), and a batch reads only the others. A held counter is never trusted
+blindly: taking seqs is conditional on the seq it shows, so one another writer
+advanced meanwhile (a rebalance overlapping the old owner) fails the update, is
+dropped, and read again. A rebalance drops them all (`forget_counters`).
 """
 
 import asyncio
@@ -24,15 +31,24 @@ from pymongo.errors import DuplicateKeyError
 
 from im_contracts import SendAdmitted, conversation_id
 
+from services.common.held import hold
 from services.common.mongo import all_applied, insert_new
 from services.common.outbox import Outgoing
 from services.messaging.domain import fan_out_command_ids, new_message_document
 
 
+HELD_COUNTERS = 20_000  # about 500 bytes each (tracemalloc), 10 MiB
+
+
 class MessageStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, held_counters: int = HELD_COUNTERS) -> None:
         self.messages = db["messages"]
-        self.counters = db["conversation_counters"]  # {_id: conversation, seq: the last seq taken, command_id: its taker}
+        self.counters = db["conversation_counters"]  # {_id: conversation, seq: the last seq taken, taken: [[command, seq]]}
+        self._held: dict[str, dict[str, Any]] = {}  # counters as last written or read, oldest use first
+        self._held_limit = held_counters
+
+    def forget_counters(self) -> None:
+        self._held.clear()
 
     async def ensure_indexes(self) -> None:
         await self.messages.create_index(
@@ -45,12 +61,19 @@ class MessageStore:
     async def deliver_each(self, sends: Sequence[SendAdmitted]) -> list[dict[str, Any]]:
         """Store each message once, in order per conversation; a redelivered command
         gets the stored one back. Returns the stored message of every send."""
+        try:
+            return await self._deliver_each(sends)
+        except BaseException:  # a counter's update may have been applied unseen
+            self.forget_counters()
+            raise
+
+    async def _deliver_each(self, sends: Sequence[SendAdmitted]) -> list[dict[str, Any]]:
         stored: dict[str, dict[str, Any]] = {}
         waiting = list({admitted.command_id: admitted for admitted in sends}.values())
         while waiting:
             # The messages and their conversations' counters read at once (a round trip
             # less; a stored command's counter is read for nothing). Seqs are taken by
-            # conditional updates on the counters as read, so the reads' order is free.
+            # conditional updates on the counters as read or held, so the reads' order is free.
             found, counters = await asyncio.gather(
                 self.messages.find({"_id": {"$in": [a.command_id for a in waiting]}}).to_list(), self._counters_of(waiting))
             stored |= {doc["_id"]: doc for doc in found}
@@ -64,8 +87,14 @@ class MessageStore:
         return [stored[admitted.command_id] for admitted in sends]
 
     async def _counters_of(self, sends: list[SendAdmitted]) -> dict[str, dict[str, Any]]:
-        conversations = list({_conversation(admitted) for admitted in sends})
-        return {doc["_id"]: doc for doc in await self.counters.find({"_id": {"$in": conversations}}).to_list()}
+        """The conversations' counters: those held, the others read (and then held)."""
+        conversations = {_conversation(admitted) for admitted in sends}
+        found = {key: self._held[key] for key in conversations if key in self._held}
+        if unknown := [key for key in conversations if key not in found]:
+            found |= {doc["_id"]: doc for doc in await self.counters.find({"_id": {"$in": unknown}}).to_list()}
+        for key, doc in found.items():
+            hold(self._held, key, doc, self._held_limit)
+        return found
 
     async def _take_seqs(
         self, sends: list[SendAdmitted], counters: dict[str, dict[str, Any]]
@@ -105,8 +134,11 @@ class MessageStore:
         for conversation, (_, taken) in updates.items():
             if conversation in won:
                 seqs |= dict(taken)
+                counter = {"_id": conversation, "seq": taken[-1][1], "taken": [list(pair) for pair in taken]}
+                hold(self._held, conversation, counter, self._held_limit)
             else:
                 lost |= {command_id for command_id, _ in taken}
+                self._held.pop(conversation, None)  # another writer's: read it again
         return seqs, lost
 
     async def _store(self, sends: list[SendAdmitted], seqs: dict[str, int]) -> dict[str, dict[str, Any]]:

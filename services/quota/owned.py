@@ -13,10 +13,11 @@ write fails, everything held is forgotten and the batch is judged again against
 the store. A rebalance forgets everything too: a partition handed back later may
 have been written by its other owner meanwhile."""
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from services.common.held import hold
 from services.quota.book import Book, Keys, Versioned
 from services.quota.domain import Charge, Tier
 
@@ -65,7 +66,7 @@ class Owned:
             return
         for held, wanted, written in self._collections(book, self._lent):
             for key in wanted:
-                self._hold(held, key, _written(written.get(key)))
+                hold(held, key, _written(written.get(key)), self.limit)
         self._lent = None
 
     def _held(self) -> tuple[dict[str, Any], ...]:
@@ -76,11 +77,6 @@ class Owned:
         wanted = keys.conversations, keys.pools, keys.week_tiers, keys.charges
         return zip(self._held(), wanted, (book.conversations, book.allowances, book.week_tiers, book.charges))
 
-    def _hold(self, held: MutableMapping[str, V], key: str, value: V) -> None:
-        held.pop(key, None)  # re-inserted last: the dict's order is the recency
-        held[key] = value
-        while len(held) > self.limit:
-            del held[next(iter(held))]
 
 
 def _copy(doc: V) -> V:

@@ -77,3 +77,22 @@ async def test_many_conversations_at_once_each_count_from_one(suite: Suite) -> N
     creators = [unique("c") for _ in range(10)]
     deliveries = await asyncio.gather(*(converse(suite, seller, c, "creator", "seller", "creator") for c in creators))
     assert all([d.seq for d in conv] == [1, 2, 3] for conv in deliveries)
+
+
+async def test_a_counter_held_by_one_owner_and_advanced_by_another_is_read_again(suite: Suite) -> None:
+    """Two owners of one conversation in turn (a rebalance overlapping the old owner):
+    the counter the first one holds is behind, so its next seqs are taken from the store."""
+    db = suite.runtimes["messaging"].db
+    first, second = MessageStore(db), MessageStore(db)
+    seller, creator = unique("s"), unique("c")
+
+    def admitted(i: int) -> SendAdmitted:
+        command = send(seller, creator, "seller", text=f"m{i}")
+        return SendAdmitted(event_id=new_event_id(), occurred_at=utcnow(), command_id=command.command_id, send=command,
+                            quota_charged=False, connected=True)
+
+    seqs = []
+    for owner in (first, first, second, second, first, second, first):
+        (doc,) = await owner.deliver_each([admitted(len(seqs))])
+        seqs.append(doc["seq"])
+    assert seqs == list(range(1, 8))
