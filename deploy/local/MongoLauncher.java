@@ -52,7 +52,8 @@ import org.h2.mvstore.type.ObjectDataType;
  * <li>a filter naming {@code _id} together with other conditions (a conditional update such as
  *     {@code {_id: k, v: 3}}) finds its document through the {@code _id} index, as MongoDB does;
  *     the library uses an index only for a filter of exactly its keys and scans the
- *     collection otherwise;</li>
+ *     collection otherwise; and the documents the index found are not matched against the
+ *     {@code _id} condition again (an {@code $in} list of n ids cost n x n comparisons);</li>
  * <li>documents and index keys are stored as BSON, not Java-serialised (see {@link Bson}),
  *     and the page cache is {@code -Dmvstore.cacheMiB} (H2's default 16 MiB);</li>
  * <li>space of replaced chunks is reused after 10 s, chunks under half full are rewritten,
@@ -137,13 +138,22 @@ public final class MongoLauncher {
             super(database, name, options, dataMap, metaMap, cursors);
         }
 
+        /**
+         * The candidates by {@code _id}, then the rest of the filter on each. The index
+         * finds exactly the documents the {@code _id} condition names (a value, an
+         * {@code $in} list or a regular expression), so that condition is not matched
+         * again: the library matched every candidate against the whole {@code $in} list,
+         * n x n comparisons for a batch's {@code {_id: {$in: [n ids]}}}.
+         */
         @Override protected QueryResult queryDocuments(Document query, Document orderBy, int skip, int limit,
                                                        int batchSize, Document fieldSelector) {
-            if (query.size() > 1 && query.containsKey("_id")) {
+            if (query.containsKey("_id")) {
                 Document byId = new Document("_id", query.get("_id"));
                 for (Index<Object> index : getIndexes()) {
-                    if (index.canHandle(byId)) {  // the candidates by _id, then the whole filter on each
-                        return matchDocuments(query, index.getPositions(byId), orderBy, skip, limit, batchSize, fieldSelector);
+                    if (index.canHandle(byId)) {
+                        Document rest = new Document(query);
+                        rest.remove("_id");
+                        return matchDocuments(rest, index.getPositions(byId), orderBy, skip, limit, batchSize, fieldSelector);
                     }
                 }
             }

@@ -114,6 +114,27 @@ async def test_in_reads_by_id_find_exactly_the_asked_documents(db: AsyncDatabase
     assert sorted(d["_id"] for d in found) == sorted(asked[:-1])
 
 
+async def test_an_id_condition_with_others_finds_each_asked_document_once_and_applies_the_rest(db: AsyncDatabase) -> None:
+    """The launcher does not match the documents its `_id` index found against the
+    `_id` condition again: what that condition selects must still be MongoDB's."""
+    await db.c.insert_many([{"_id": f"d{i}", "n": i} for i in range(50)] + [{"_id": 7, "n": 7}, {"_id": "x.y", "n": -1}])
+    asked = ["d3", "d1", "d3", "d40", "missing", "d2"]
+    assert sorted(d["_id"] for d in await db.c.find({"_id": {"$in": asked}}).to_list()) == ["d1", "d2", "d3", "d40"]
+    assert [d["_id"] for d in await db.c.find({"_id": {"$in": asked}}).sort("n", DESCENDING).skip(1).limit(2).to_list()] == ["d3", "d2"]
+    assert [d["_id"] for d in await db.c.find({"_id": {"$in": asked}, "n": {"$gte": 2}}).sort("n", ASCENDING).to_list()] == ["d2", "d3", "d40"]
+    assert await db.c.find({"_id": {"$in": asked}, "$or": [{"n": 1}, {"n": 40}]}, {"_id": 1}).sort("_id", ASCENDING).to_list() == [
+        {"_id": "d1"}, {"_id": "d40"}]
+    assert await db.c.find_one({"_id": 7.0}, {"n": 1}) == {"_id": 7, "n": 7}  # numbers compare by value, as in MongoDB
+    assert [d["_id"] for d in await db.c.find({"_id": {"$in": [Int64(7), "x.y"]}}).sort("n", ASCENDING).to_list()] == ["x.y", 7]
+    assert sorted(d["_id"] for d in await db.c.find({"_id": Regex("^d4")}).to_list()) == ["d4", "d40", "d41", "d42", "d43", "d44", "d45", "d46", "d47", "d48", "d49"]
+    assert await db.c.find({"_id": {"$in": []}}).to_list() == []
+    changed = await db.c.update_many({"_id": {"$in": asked}, "n": {"$lt": 3}}, {"$inc": {"n": 100}})
+    assert (changed.matched_count, changed.modified_count) == (2, 2)
+    assert await db.c.count_documents({"n": {"$gte": 100}}) == 2
+    deleted = await db.c.delete_many({"_id": {"$in": ["d5", "d6", "nope"]}, "n": 6})
+    assert deleted.deleted_count == 1 and await db.c.find_one({"_id": "d5"}) is not None
+
+
 async def test_versioned_bulk_writes_let_one_writer_of_a_version_win_and_count_the_losers(db: AsyncDatabase) -> None:
     """The batched stores (quota's Book, messaging's counters): each change is an
     `UpdateOne({_id, v: as_loaded})` in one unordered bulk write, and `matched_count`
