@@ -8,35 +8,31 @@ are matched by command_id (never by consumer group: imctl commits nothing).
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from im_contracts import ContractError, ContractModel, encode, kafka_headers, kafka_key, new_event_id, parse, topic_of
 
 from imctl.output import Refused
 from imctl.settings import ImctlSettings, kafka_client
+from services.common.kafka_client import partitions_of as every_partition
 
 
 async def partition_counts(settings: ImctlSettings, topics: Iterable[str]) -> dict[str, int]:
     """Partitions per topic, for those of `topics` that exist."""
-    admin = kafka_client(settings, AIOKafkaAdminClient)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(list(topics))
-    finally:
-        await admin.close()
-    return {topic["topic"]: len(topic["partitions"]) for topic in described if not topic["error_code"]}
+    return dict(Counter(tp.topic for tp in await every_partition(settings, *topics)))
 
 
 async def partitions_of(settings: ImctlSettings, *topics: str) -> list[TopicPartition]:
-    counts = await partition_counts(settings, topics)
-    if missing := [topic for topic in topics if topic not in counts]:
+    partitions = await every_partition(settings, *topics)
+    found = {tp.topic for tp in partitions}
+    if missing := [topic for topic in topics if topic not in found]:
         raise Refused(f"topic {', '.join(missing)} does not exist (create the topics with `imctl topics`)")
-    return [TopicPartition(topic, p) for topic in topics for p in range(counts[topic])]
+    return partitions
 
 
 @asynccontextmanager

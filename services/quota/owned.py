@@ -78,7 +78,6 @@ class Owned:
         return zip(self._held(), wanted, (book.conversations, book.allowances, book.week_tiers, book.charges))
 
 
-
 def _copy(doc: V) -> V:
     """Versioned documents copied (their lists change in place); tiers and charges are frozen."""
     if not isinstance(doc, Versioned):
